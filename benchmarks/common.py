@@ -1,0 +1,49 @@
+"""Shared set-up of the benchmark scripts: load XQuAD-R and score it (cached embeddings)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from babelir.data.lareqa import load_benchmark
+from babelir.data.registry import get_benchmark
+from babelir.eval_job import EvalConfig, bm25_scores, dense_scores, git_commit
+from babelir.io import write_json
+from babelir.settings import cache_dir, data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_scores(model: str, benchmark: str = "xquad-r", languages=None, max_articles=None):
+    """The benchmark and its score matrices (dense embeddings come from the cache when warm)."""
+    config = EvalConfig(model=model, benchmark=benchmark, languages=languages,
+                        max_articles=max_articles)
+    bench = load_benchmark(get_benchmark(benchmark), data_dir(), cache_dir(), languages,
+                           max_articles)
+    if model == "bm25":
+        scores, _ = bm25_scores(bench, config)
+    else:
+        scores, _ = dense_scores(bench, config, cache_dir())
+    return bench, scores
+
+
+def machine() -> dict:
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__}
+
+
+def save(name: str, payload: dict) -> Path:
+    """Write a benchmark's raw result under results/benchmarks/<name>.json with provenance."""
+    path = ROOT / "results" / "benchmarks" / f"{name}.json"
+    write_json(path, {**payload, "machine": machine(), "git_commit": git_commit(),
+                      "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+    print(json.dumps(payload, indent=2))
+    print(f"wrote {path}")
+    return path

@@ -1,0 +1,159 @@
+"""``babelir eval``: load a benchmark, score it with a retriever, measure, write the outputs.
+
+data -> retrieval -> evaluation -> report, in that order; this module only wires them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from babelir import __version__
+from babelir.data.lareqa import RetrievalBenchmark, load_benchmark
+from babelir.data.registry import get_benchmark
+from babelir.evaluation.lareqa import LareqaResults, ScoreMatrices, evaluate
+from babelir.io import atomic_dir, write_json
+from babelir.report.plots import pair_heatmap
+from babelir.report.tables import full_report
+from babelir.report.trec import write_qrels, write_run
+from babelir.settings import cache_dir as default_cache_dir
+from babelir.settings import data_dir as default_data_dir
+
+BM25 = "bm25"
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    benchmark: str = "xquad-r"
+    out: str | None = None
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    languages: list[str] | None = None
+    max_articles: int | None = None
+    candidate_mode: str = "sentence"
+    max_length: int = 128
+    batch_size: int = 64
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+    bm25_tokenizer: str | None = None
+    ap_k: int = 20
+    device: str | None = None
+    online: bool = False
+    embedding_cache: bool = True
+    quiet: bool = False
+
+
+def default_out_dir(config: EvalConfig) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model.strip("/")).strip("_")
+    return Path("runs") / f"{slug}-{config.benchmark}"
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def bm25_scores(bench: RetrievalBenchmark, config: EvalConfig) -> tuple[ScoreMatrices, dict]:
+    from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, bm25_scores_for_benchmark
+
+    tokenizer = config.bm25_tokenizer or DEFAULT_TOKENIZER
+    pooled, by_language = bm25_scores_for_benchmark(
+        bench.query_texts, [bench.languages[i] for i in bench.query_lang],
+        bench.candidate_texts(config.candidate_mode), [bench.languages[i] for i in bench.cand_lang],
+        tokenizer=tokenizer,
+    )
+    return ScoreMatrices(pooled, by_language), {"retriever": "bm25 (bm25s)", "tokenizer": tokenizer}
+
+
+def dense_scores(bench: RetrievalBenchmark, config: EvalConfig, cache: Path) -> tuple[ScoreMatrices, dict]:
+    from babelir.models.registry import resolve_model
+    from babelir.retrieval.dense import (DenseEncoder, EmbeddingCache, encode_by_group,
+                                         inner_product_scores)
+
+    choice = resolve_model(config.model, cache, config.query_prefix, config.passage_prefix)
+    encoder = DenseEncoder(choice, config.max_length, config.batch_size, config.device,
+                           EmbeddingCache(cache / "embeddings") if config.embedding_cache else None)
+    queries = encode_by_group(encoder, bench.query_texts, bench.query_lang, bench.languages, "query")
+    candidates = encode_by_group(encoder, bench.candidate_texts(config.candidate_mode),
+                                 bench.cand_lang, bench.languages, "passage")
+    scores = inner_product_scores(queries, candidates)
+    info = {"retriever": "dense (sentence-transformers, exact inner product)",
+            "model_location": choice.location, "model_fingerprint": encoder.fingerprint,
+            "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix}
+    return ScoreMatrices(scores, scores), info
+
+
+def results_dict(bench: RetrievalBenchmark, res: LareqaResults, config: EvalConfig,
+                 info: dict, timing: dict) -> dict:
+    langs = list(bench.languages)
+    pairs = {x: {y: res.pairs[(x, y)] for y in langs} for x in langs}
+    incomplete = any(res.pairs[(x, y)]["n_queries"] < res.pairs[(x, x)]["n_queries"]
+                     for x in langs for y in langs)
+    summary = {
+        **res.macro(),
+        "model": config.model, "benchmark": config.benchmark,
+        "candidate_mode": config.candidate_mode,
+        "max_length": config.max_length if config.model != BM25 else None,
+        "n_queries": bench.n_queries, "n_candidates": bench.n_candidates,
+        "languages": langs, "ap_k": config.ap_k, "incomplete_pairs": incomplete,
+    }
+    return {
+        "summary": summary, "languages": langs,
+        "mono": res.mono(), "cross": res.cross(), "multi": res.multi, "pairs": pairs,
+        "config": dataclasses.asdict(config), "retriever": info, "timing_s": timing,
+        "babelir_version": __version__, "git_commit": git_commit(),
+        "data_files": bench.files,
+    }
+
+
+def write_outputs(out: Path, bench: RetrievalBenchmark, res: LareqaResults,
+                  scores: ScoreMatrices, results: dict) -> None:
+    """Everything goes into a temporary folder that replaces ``out`` only when complete."""
+    with atomic_dir(out) as tmp:
+        write_json(tmp / "summary.json", results["summary"])
+        write_json(tmp / "results.json", results)
+        (tmp / "tables.md").write_text(full_report(results), encoding="utf-8")
+        pair_heatmap(results, tmp / "heatmap_map.png")
+        write_run(tmp / "run.multilingual.trec", scores.pooled, bench.query_ids, bench.cand_ids,
+                  tag=re.sub(r"\s+", "_", results["summary"]["model"]))
+        write_qrels(tmp / "qrels.multilingual.trec", bench.gold, bench.query_ids, bench.cand_ids)
+        np.savez_compressed(
+            tmp / "per_query.npz", query_ids=np.array(bench.query_ids),
+            **{f"multi.{k}": v for k, v in res.per_query_multi.items()},
+            **{f"pair.{x}.{y}.map": v for (x, y), v in res.per_query_pair.items()},
+        )
+
+
+def run_eval(config: EvalConfig) -> dict:
+    """Run one evaluation; returns the results dict (also written to ``config.out``)."""
+    cache = default_cache_dir(config.cache_dir)
+    spec = get_benchmark(config.benchmark)
+    timing = {}
+    start = time.perf_counter()
+    bench = load_benchmark(spec, default_data_dir(config.data_dir), cache, config.languages,
+                           config.max_articles, config.online)
+    timing["load"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if config.model == BM25:
+        scores, info = bm25_scores(bench, config)
+    else:
+        scores, info = dense_scores(bench, config, cache)
+    timing["retrieve"] = time.perf_counter() - start
+    start = time.perf_counter()
+    res = evaluate(bench, scores, config.ap_k)
+    timing["metrics"] = time.perf_counter() - start
+    results = results_dict(bench, res, config, info, timing)
+    out = Path(config.out) if config.out else default_out_dir(config)
+    write_outputs(out, bench, res, scores, results)
+    results["out"] = str(out)
+    return results
