@@ -83,6 +83,15 @@ def test_bad_language_is_a_clear_error_and_writes_nothing(data_dir, tmp_path, ca
     assert not out.exists()
 
 
+def test_unloadable_model_is_a_clear_error(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "never"
+    assert main(["eval", "--model", str(tmp_path / "no-such-model"), "--data-dir", str(data_dir),
+                 "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *SUBSET]) == 2
+    assert "could not load model" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_bad_file_leaves_no_output(data_dir, tmp_path):
     root = tmp_path / "data" / "lareqa" / "xquad-r"
     root.mkdir(parents=True)

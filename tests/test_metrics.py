@@ -97,3 +97,25 @@ def test_hand_computed_cases():
     assert rank_distance(np.array([[7.0, np.inf]]))[0] == 0.0
     ideal = 1 + 1 / np.log2(3)
     assert ndcg_at_k(ranks, 10)[0] == pytest.approx((1 / np.log2(3) + 1 / np.log2(6)) / ideal)
+
+
+def test_ranks_with_many_ties_match_a_brute_force_sort():
+    """Integer scores (ties everywhere): ranks equal positions in an explicit sort by
+    (score desc, non-relevant first, order in the relevant list)."""
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, size=(60, 50)).astype(np.float32)
+    relevant = np.full((60, 6), PAD)
+    for q in range(60):
+        k = rng.integers(1, 7)
+        relevant[q, :k] = rng.choice(50, size=k, replace=False)
+    ranks = pessimistic_ranks(scores, relevant)
+    for q in range(60):
+        rel = relevant[q][relevant[q] != PAD]
+        is_rel = np.isin(np.arange(50), rel)
+        slot = np.zeros(50, dtype=int)
+        slot[rel] = np.arange(len(rel))
+        order = np.lexsort((slot, is_rel, -scores[q]))
+        position = np.empty(50, dtype=int)
+        position[order] = np.arange(1, 51)
+        np.testing.assert_array_equal(ranks[q, :len(rel)], position[rel])
+        assert np.isinf(ranks[q, len(rel):]).all()

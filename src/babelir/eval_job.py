@@ -129,8 +129,8 @@ def write_outputs(out: Path, bench: RetrievalBenchmark, res: LareqaResults,
         write_qrels(tmp / "qrels.multilingual.trec", bench.gold, bench.query_ids, bench.cand_ids)
         np.savez_compressed(
             tmp / "per_query.npz", query_ids=np.array(bench.query_ids),
-            **{f"multi.{k}": v for k, v in res.per_query_multi.items()},
-            **{f"pair.{x}.{y}.map": v for (x, y), v in res.per_query_pair.items()},
+            **{f"multi.{k}": v.astype(np.float32) for k, v in res.per_query_multi.items()},
+            **{f"pair.{x}.{y}.map": v.astype(np.float32) for (x, y), v in res.per_query_pair.items()},
         )
 
 

@@ -28,8 +28,9 @@ def pair_heatmap(results: dict, path: Path, metric: str = "map") -> None:
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if grid[i, j] < 0.6 else "black")
     summary = results["summary"]
-    ax.set_title(f"{summary['model']} on {summary['benchmark']}\n{metric} per (query, candidate) language pair",
-                 fontsize=9)
+    label = metric.replace("map", "mAP")
+    ax.set_title(f"{summary['model']} on {summary['benchmark']}\n"
+                 f"{label} per (query, candidate) language pair", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

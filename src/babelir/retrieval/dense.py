@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from babelir.errors import BabelirError
 from babelir.io import write_npy
 from babelir.models.registry import ModelChoice
 
@@ -72,7 +73,12 @@ class DenseEncoder:
         if self._st is None:
             from sentence_transformers import SentenceTransformer
 
-            self._st = SentenceTransformer(self.model.location, device=self.device)
+            try:
+                self._st = SentenceTransformer(self.model.location, device=self.device)
+            except (OSError, ValueError) as exc:
+                raise BabelirError(
+                    f"could not load model {self.model.location!r}: not a local folder, and not "
+                    f"loadable from the Hugging Face Hub (offline?): {exc}") from exc
             self._st.max_seq_length = self.max_length
         return self._st
 
@@ -112,4 +118,4 @@ def encode_by_group(encoder: DenseEncoder, texts: list[str], groups: np.ndarray,
 
 def inner_product_scores(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Exact search: the full (n_queries, n_candidates) matrix of inner products."""
-    return (torch.from_numpy(queries) @ torch.from_numpy(candidates).T).numpy()
+    return (torch.from_numpy(queries) @ torch.from_numpy(candidates).T).contiguous().numpy()
