@@ -6,19 +6,19 @@ their raw results copied into results/xquad-r-zeroshot/. Then run make_results_p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from common import ROOT
 from keep import keep_run
 
 from babelir.eval_job import EvalConfig, run_eval
 
-SYSTEMS = {"multilingual-e5-small": "me5-small-zeroshot", "bm25": "bm25"}
+# model -> (run folder, as in scripts/main.sh; name under results/xquad-r-zeroshot/)
+SYSTEMS = {"multilingual-e5-small": ("runs/me5-zeroshot", "me5-small-zeroshot"),
+           "bm25": ("runs/bm25", "bm25")}
 
 
 def main() -> None:
-    for model, name in SYSTEMS.items():
-        out = ROOT / "runs" / f"xquad-r-{name}"
+    for model, (run, name) in SYSTEMS.items():
+        out = ROOT / run
         run_eval(EvalConfig(model=model, benchmark="xquad-r", out=str(out)))
         keep_run(out, ROOT / "results" / "xquad-r-zeroshot" / name)
         print(f"kept {name}")

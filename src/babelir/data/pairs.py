@@ -43,7 +43,7 @@ Sources (``build_pairs(sources=[...])``; see ``SOURCE_HELP``):
     XNLI premises as parallel sentences (dataset ``xnli``). Each premise stands on 3
     consecutive rows (one per hypothesis) of the line-aligned ``xnli/<split>-<lang>.tsv``
     files; rows ``3g .. 3g+2`` form premise group ``g`` (their premises must be identical,
-    else DataError) and become ONE example ``f"{split}-{g}"`` whose row in each language
+    else DataError) and become ONE example ``f"xnli-{split}-{g}"`` whose row in each language
     holds that language's premise as both ``question`` and ``passage``. Used as translation
     pairs: question = premise in language X, positive = the same premise in language Y,
     X != Y. Same-language pairs of this dataset are identities and are not pairs
@@ -83,7 +83,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -121,7 +120,6 @@ SOURCE_HELP = (
     "squad:<lang>:<path> | jsonl:<path>"
 )
 
-TYDIQA_DEV_LANGS = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
 _MLQA_FILE = re.compile(r"^test-context-([a-z]{2})-question-([a-z]{2})\.json$")
 _TYDI_FILE = re.compile(r"^tydiqa\.goldp\.([a-z]{2})\.(dev|train)\.json$")
 _XNLI_FILE = re.compile(r"^(dev|test)-([a-z]{2})\.tsv$")
@@ -415,7 +413,7 @@ def load_xnli(data_dir: Path, splits: Iterable[str] = ("dev", "test")) -> list[d
             if (tuple(langs), group) in seen_groups:
                 continue  # the same premise in every language as an earlier group
             seen_groups.add((tuple(langs), group))
-            example_id = f"{split}-{g}"
+            example_id = f"xnli-{split}-{g}"
             for lang, premise in zip(langs, group):
                 rows.append(_row("xnli", example_id, lang, premise, premise, example_id,
                                  "translation"))
@@ -649,7 +647,8 @@ def summarize(frame: pd.DataFrame, positives: dict | None = None) -> dict:
     for dataset, group in frame.groupby("dataset"):
         langs = {}
         for lang, lg in group.groupby("lang"):
-            langs[str(lang)] = {"rows": int(len(lg)), "questions": int(lg["question"].notna().sum()),
+            langs[str(lang)] = {"rows": int(len(lg)),
+                                "questions": int(lg["question"].notna().sum()),
                                 "passages": int(lg["passage"].notna().sum())}
         splits = {}
         for split in SPLITS:
@@ -772,6 +771,13 @@ def validate_pairs(frame: pd.DataFrame, path: object = None) -> None:
         i = int(dup.to_numpy().nonzero()[0][0])
         raise DataError("duplicate (dataset, example_id, lang) row", path=path,
                         record=_record(frame, i))
+    datasets_per_id = frame.groupby("example_id", sort=False)["dataset"].nunique()
+    shared = datasets_per_id[datasets_per_id > 1]
+    if len(shared):
+        i = int((frame["example_id"] == shared.index[0]).to_numpy().nonzero()[0][0])
+        raise DataError(f"example_id {shared.index[0]!r} is used by more than one dataset "
+                        "(ids must be unique across datasets: babelir.sampling keys examples "
+                        "by id)", path=path, record=_record(frame, i))
     per_example = frame.groupby(["dataset", "example_id"], sort=False)[["article", "split"]]
     mixed = per_example.nunique()
     bad = mixed[(mixed["article"] > 1) | (mixed["split"] > 1)]

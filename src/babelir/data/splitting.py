@@ -1,4 +1,4 @@
-"""Sentence splitting: character spans of the sentences of a text, in many languages.
+r"""Sentence splitting: character spans of the sentences of a text, in many languages.
 
 ``split_sentences(text, lang)`` returns ``[(start, end), ...]``: half-open spans of Python
 ``str`` indices (Unicode code points, like the LAReQA ``sentence_breaks``), in order, never
@@ -21,17 +21,17 @@ which follows the same conventions) is split here by a rule instead:
 
 * a break is a run of spaces before a character that can start a Thai/Lao word (a
   consonant or a leading vowel: not the repetition mark ``ๆ``), after a character that is
-  not a number (``\p{N}``: digits, ``½``) nor ``, ; :`` — so a number stays with the
-  counted word after it (``136 ครั้ง``), ``คน ๆ`` stays whole, a comma joins clauses, and
-  abbreviation dots never split;
+  not a number (``\p{N}``: digits, ``½``) nor ``, ; : ๆ`` — so a number stays with the
+  counted word after it (``136 ครั้ง``), ``คน ๆ หนึ่ง`` stays whole, a comma joins
+  clauses, and abbreviation dots never split;
 * pieces shorter than ``THAI_MIN_CHARS`` characters are merged into the following piece,
   so that names and short phrases are not "sentences"; a newline and a space after ``?`` or
   ``!`` are always breaks.
 
 This yields clause-to-sentence sized chunks. Thai sentence boundaries are ambiguous even
 for trained models: against XQuAD-R's Thai breaks this rule scores precision 0.14 /
-recall 0.74, pythainlp's CRF model (``crfcut``, a 67 MB package) 0.21 / 0.52; the rule
-recovers 81 % of the boundaries between two joined XNLI Thai premises. Where a file
+recall 0.73, pythainlp's CRF model (``crfcut``, a 67 MB package) 0.21 / 0.52; the rule
+recovers 80 % of the boundaries between two joined XNLI Thai premises. Where a file
 supplies sentence boundaries (LAReQA ``sentence_breaks``), use those instead.
 """
 
@@ -43,12 +43,14 @@ import sentencex
 THAI_MIN_CHARS = 20
 # languages written without sentence punctuation, split by the whitespace rule below
 # (the characters a word can start with: consonants and the leading vowels เ แ โ ใ ไ, not
-# the repetition mark ๆ nor combining vowels and tone marks)
-_SPACE_SPLIT = {"th": "\u0e01-\u0e2e\u0e40-\u0e44", "lo": "\u0e81-\u0eae\u0ec0-\u0ec4"}
+# the repetition mark ๆ nor combining vowels and tone marks;
+# and the repetition mark, after which a space does not end a clause)
+_SPACE_SPLIT = {"th": ("\u0e01-\u0e2e\u0e40-\u0e44", "\u0e46"),
+                "lo": ("\u0e81-\u0eae\u0ec0-\u0ec4", "\u0ec6")}
 _SPACE_BREAKS = {
     lang: regex.compile(rf"(?P<hard>(?<=[?!])\s+|\s*\n\s*)"
-                        rf"|(?<=[^\p{{N}}\s,;:])[^\S\n]+(?=[{starts}])")
-    for lang, starts in _SPACE_SPLIT.items()
+                        rf"|(?<=[^\p{{N}}\s,;:{repeat}])[^\S\n]+(?=[{starts}])")
+    for lang, (starts, repeat) in _SPACE_SPLIT.items()
 }
 # invisible characters that never make a sentence on their own (BOM, zero-width space/joiners)
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"

