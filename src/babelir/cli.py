@@ -73,11 +73,95 @@ def run_table_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_data_parser(sub) -> None:
+    from babelir.data.pairs import POSITIVE_MODES, SOURCE_HELP
+
+    data = sub.add_parser("data", help="build training data").add_subparsers(
+        dest="data_command", required=True)
+    p = data.add_parser("build-pairs", help="parallel training pairs from QA data (Parquet)")
+    p.add_argument("--source", action="append", required=True, help=SOURCE_HELP)
+    p.add_argument("--out", required=True, help="output .parquet file")
+    p.add_argument("--data-dir", help=f"data folder (default ${DATA_ENV})")
+    p.add_argument("--positive", choices=POSITIVE_MODES, default="paragraph",
+                   help="positive passage where answers exist (blanked answers: paragraph)")
+    p.add_argument("--dev-fraction", type=float, default=0.05, help="dev split, by article")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--languages", type=_csv, help="keep only these languages")
+    p.add_argument("--benchmark", help="refuse sources that leak into this benchmark")
+    p.set_defaults(handler=run_build_pairs_command)
+    p = data.add_parser("mine-negatives",
+                        help="add one hard negative per row (same language and dataset)")
+    p.add_argument("--pairs", required=True, help="pairs .parquet from build-pairs")
+    p.add_argument("--out", required=True, help="output .parquet (pairs + `negative`)")
+    p.add_argument("--method", choices=("bm25", "model"), default="bm25")
+    p.add_argument("--model", help="dense model for --method model (e.g. multilingual-e5-small)")
+    p.add_argument("--top-k", type=int, default=10, help="draw the negative from the top k")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=run_mine_negatives_command)
+
+
+def run_build_pairs_command(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from babelir.data.pairs import build_pairs
+    from babelir.settings import data_dir
+
+    folder = data_dir(args.data_dir)
+    if folder is None:
+        raise BabelirError(f"no data folder: pass --data-dir or set ${DATA_ENV}")
+    summary = build_pairs(args.source, folder, Path(args.out), positive=args.positive,
+                          dev_fraction=args.dev_fraction, seed=args.seed,
+                          languages=args.languages, benchmark=args.benchmark)
+    print(json.dumps({k: summary.get(k) for k in ("rows", "examples", "split")}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_mine_negatives_command(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from babelir.data.pairs import load_pairs
+    from babelir.io import atomic_path
+    from babelir.retrieval.mining import mine_hard_negatives, mining_summary
+
+    mined = mine_hard_negatives(load_pairs(Path(args.pairs)), method=args.method,
+                                model=args.model, top_k=args.top_k, seed=args.seed)
+    with atomic_path(args.out) as tmp:
+        mined.to_parquet(tmp)
+    print(json.dumps(mining_summary(mined)["total"], indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def add_train_parser(sub) -> None:
+    from babelir.training.config import add_config_flags
+
+    p = sub.add_parser("train", help="fine-tune a bi-encoder with language-aware batches")
+    p.add_argument("--config", help="YAML file of settings (every setting is also a flag)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    add_config_flags(p)
+    p.set_defaults(handler=run_train_command)
+
+
+def run_train_command(args: argparse.Namespace) -> int:
+    from babelir.training.config import load_config
+    from babelir.training.run import train
+
+    config = load_config(args.config, vars(args))
+    final = train(config, resume=args.resume)
+    print(f"model: {final}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="babelir", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_eval_parser(sub)
     add_table_parser(sub)
+    add_data_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

@@ -1,0 +1,325 @@
+"""``babelir train``: a shared bi-encoder fine-tuned with InfoNCE over in-batch negatives, on
+batches composed by a language-aware sampler.
+
+The model and the loss are sentence-transformers' (``MultipleNegativesRankingLoss``, or its
+GradCache variant ``CachedMultipleNegativesRankingLoss``, with scale = 1 / temperature);
+processes, devices and DDP come from accelerate. What babelir adds is the loop around them:
+every step takes the sampler's global batch for that step, each process encodes its shard
+(negatives are gathered across processes by the loss), and checkpoints hold everything
+needed for ``--resume`` to reproduce the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from tqdm import tqdm
+
+from babelir.errors import BabelirError
+from babelir.io import atomic_dir, write_json
+from babelir.sampling import BatchSampler, make_sampler, shard, summarise
+from babelir.settings import cache_dir as default_cache_dir
+from babelir.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from babelir.training.config import TrainConfig
+from babelir.training.examples import TrainingTexts
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def load_training_pairs(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, dev) rows of the pairs file, restricted to the configured languages."""
+    from babelir.data.pairs import load_pairs
+
+    pairs = load_pairs(Path(config.pairs))
+    if config.languages:
+        unknown = sorted(set(config.languages) - set(pairs["lang"]))
+        if unknown:
+            raise BabelirError(f"{config.pairs}: no rows for language(s) {', '.join(unknown)}")
+        pairs = pairs[pairs["lang"].isin(config.languages)]
+    return pairs[pairs["split"] == "train"], pairs[pairs["split"] == "dev"]
+
+
+def build_sampler(config: TrainConfig, texts: TrainingTexts, seed: int,
+                  batch_size: int | None = None) -> BatchSampler:
+    return make_sampler(config.strategy, texts.pool, batch_size or config.batch_size, seed,
+                        alpha=config.alpha, temperature=config.dataset_temperature)
+
+
+def dev_sampler(config: TrainConfig, texts: TrainingTexts) -> BatchSampler | None:
+    """The same strategy on the dev split; the batch is halved until the dev split allows it."""
+    size = config.batch_size
+    while size >= 2:
+        try:
+            return build_sampler(config, texts, config.seed + 10_000, size)
+        except BabelirError:
+            size //= 2
+    return None
+
+
+def load_model(config: TrainConfig, device):
+    from sentence_transformers import SentenceTransformer
+
+    from babelir.models.registry import resolve_model
+
+    choice = resolve_model(config.model, default_cache_dir(config.cache_dir),
+                           config.query_prefix, config.passage_prefix)
+    model = SentenceTransformer(choice.location, device=str(device))
+    model.max_seq_length = config.max_length
+    model.prompts = {"query": choice.query_prefix, "passage": choice.passage_prefix}
+    model.default_prompt_name = None
+    encoder = model[0].auto_model
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None  # mean pooling never uses it; unused parameters break DDP
+    if config.freeze_embeddings:
+        model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    return model, choice
+
+
+def build_loss(config: TrainConfig, model, distributed: bool):
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
+
+    scale = 1.0 / config.temperature
+    if config.cached_loss:
+        return CachedMultipleNegativesRankingLoss(model, scale=scale,
+                                                  mini_batch_size=config.mini_batch_size,
+                                                  gather_across_devices=distributed)
+    return MultipleNegativesRankingLoss(model, scale=scale, gather_across_devices=distributed)
+
+
+def features(model, texts: list[str], prefix: str, device) -> dict:
+    """Tokenised inputs on ``device``, as the sentence-transformers losses take them."""
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 6
+    tokens = prepare([prefix + t for t in texts])
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in tokens.items()}
+
+
+def batch_features(model, choice, data: TrainingTexts, batch, device) -> list[dict]:
+    queries, positives, negatives = data.batch_texts(batch)
+    out = [features(model, queries, choice.query_prefix, device),
+           features(model, positives, choice.passage_prefix, device)]
+    if negatives is not None:
+        out.append(features(model, negatives, choice.passage_prefix, device))
+    return out
+
+
+@torch.no_grad()
+def dev_loss(model, loss_fn, choice, data, sampler, n_batches: int, device) -> float:
+    """Mean InfoNCE loss on fixed dev batches (dropout off)."""
+    model.eval()
+    losses = [float(loss_fn(batch_features(model, choice, data, sampler.batch(i), device),
+                            None)) for i in range(n_batches)]
+    model.train()
+    return float(np.mean(losses))
+
+
+def write_model_card(folder: Path, config: TrainConfig, info: dict) -> None:
+    card = f"""# {Path(config.out).name}
+
+A multilingual bi-encoder trained with babelir ({info['strategy_text']}).
+
+- base model: `{config.model}`
+- training pairs: `{config.pairs}`
+- steps: {config.steps}, batch size {config.batch_size}, learning rate {config.learning_rate},
+  temperature {config.temperature}, max length {config.max_length},
+  word embeddings {'frozen' if config.freeze_embeddings else 'trained'}, seed {config.seed}
+- selected checkpoint: step {info['selected_step']} ({info['selection']})
+- prefixes: query `{info['query_prefix']}`, passage `{info['passage_prefix']}`
+- commit: `{info['commit']}`
+
+Load with `SentenceTransformer("{folder}")`; evaluate with
+`babelir eval --model {folder} --benchmark xquad-r`.
+"""
+    (folder / "README.md").write_text(card, encoding="utf-8")
+
+
+def _strategy_text(config: TrainConfig) -> str:
+    return f"hybrid, alpha = {config.alpha}" if config.strategy == "hybrid" else config.strategy
+
+
+def prepare_run_folder(config: TrainConfig, train: pd.DataFrame, dev: pd.DataFrame,
+                       accelerator) -> Path:
+    out = Path(config.out)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False),
+                                         encoding="utf-8")
+        write_json(out / "run.json", {
+            "seed": config.seed, "commit": _git_commit(), "started": time.strftime("%F %T %Z"),
+            "processes": accelerator.num_processes, "device": str(accelerator.device),
+            "torch": torch.__version__})
+    return out
+
+
+def check_leakage(config: TrainConfig, pairs: pd.DataFrame, out: Path, is_main: bool) -> None:
+    from babelir.settings import data_dir
+    from babelir.training.leakage import check_leakage as check, enforce, write_report
+
+    folder = data_dir(config.data_dir)
+    if folder is None:
+        raise BabelirError("the leakage guard needs the data folder (--data-dir or "
+                           "$BABELIR_DATA) to compare with the benchmark "
+                           f"{config.benchmark!r}")
+    report = check(pairs, config.benchmark, folder)
+    if is_main:
+        write_report(report, out / "leakage.json")
+    enforce(report, config.allow_leakage)
+
+
+def train(config: TrainConfig, resume: bool = False) -> Path:
+    """Run (or resume) a training run; returns the final model folder."""
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    accelerator = Accelerator(cpu=config.device == "cpu")
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if config.batch_size % world:
+        raise BabelirError(f"batch_size {config.batch_size} is not divisible by the "
+                           f"{world} processes")
+    train_rows, dev_rows = load_training_pairs(config)
+    data = TrainingTexts.from_pairs(train_rows, config.hard_negatives)
+    sampler = build_sampler(config, data, config.seed)  # errors here: before any step
+    dev_data = TrainingTexts.from_pairs(dev_rows, config.hard_negatives) if len(dev_rows) else None
+    dev = dev_sampler(config, dev_data) if dev_data is not None else None
+    out = prepare_run_folder(config, train_rows, dev_rows, accelerator)
+    check_leakage(config, pd.concat([train_rows, dev_rows]), out, accelerator.is_main_process)
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    model, choice = load_model(config, accelerator.device)
+    loss_fn = build_loss(config, model, world > 1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps)
+    loss_module = accelerator.prepare(loss_fn)  # DDP over the loss (which holds the model)
+
+    checkpoints = out / "checkpoints"
+    history = {"dev": [], "best_step": None, "best_dev_loss": None}
+    start = 0
+    if resume:
+        found = latest_checkpoint(checkpoints)
+        if found is None:
+            raise BabelirError(f"--resume: no checkpoint under {checkpoints}")
+        state = load_checkpoint(found, model, optimizer, scheduler, sampler)
+        start, history = state["step"], state["history"]
+    log_path = out / "train_log.jsonl"
+    log = _open_log(log_path, start, accelerator.is_main_process)
+    batch_log = (out / f"batches.rank{rank}.jsonl").open("a") if config.log_batches else None
+
+    stop = min(config.steps, config.stop_after or config.steps)
+    model.train()
+    bar = tqdm(range(start, stop), initial=start, total=config.steps, desc="train",
+               disable=not accelerator.is_main_process)
+    for step, global_batch in zip(bar, sampler.batches(start)):
+        began = time.perf_counter()
+        batch = shard(global_batch, rank, world)
+        loss_tensor = loss_module(batch_features(model, choice, data, batch, accelerator.device),
+                                  None)
+        accelerator.backward(loss_tensor)
+        loss = loss_tensor.item()
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(params, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - began
+        done = step + 1
+        if batch_log is not None:
+            batch_log.write(json.dumps({"step": step, "examples": [
+                data.pool.example_ids[i] for i in batch.example_idx]}) + "\n")
+        if log is not None:
+            log.write(json.dumps({"step": done, "loss": loss, "kind": batch.kind,
+                                  "lr": scheduler.get_last_lr()[0], "seconds": seconds}) + "\n")
+            log.flush()
+        bar.set_postfix(loss=f"{loss:.3f}", pairs_per_s=f"{config.batch_size / seconds:.1f}")
+        if dev is not None and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+            value = dev_loss(model, loss_fn, choice, dev_data, dev, config.dev_batches,
+                             accelerator.device)
+            history["dev"].append({"step": done, "dev_loss": value})
+            if history["best_dev_loss"] is None or value < history["best_dev_loss"]:
+                history["best_dev_loss"], history["best_step"] = value, done
+                if accelerator.is_main_process:
+                    _save_model(model, out / "best")
+        if done % config.save_every == 0 or done == stop:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                save_checkpoint(checkpoints, model, optimizer, scheduler, sampler, done,
+                                {"history": history})
+    bar.close()
+    if batch_log is not None:  # equal on every rank iff DDP kept the replicas in sync
+        checksum = float(sum(p.double().sum() for p in model.parameters()))
+        batch_log.write(json.dumps({"weights_checksum": checksum}) + "\n")
+    for handle in (log, batch_log):
+        if handle is not None:
+            handle.close()
+    accelerator.wait_for_everyone()
+    if stop < config.steps:
+        return out / "checkpoints"
+    if accelerator.is_main_process:
+        finish_run(config, model, sampler, history, choice, out)
+    accelerator.wait_for_everyone()
+    return out / "final"
+
+
+def _open_log(path: Path, start: int, is_main: bool):
+    """The step log, cut back to ``start`` (a resumed run rewrites what came after)."""
+    if not is_main:
+        return None
+    kept = []
+    if start and path.is_file():
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if json.loads(line)["step"] <= start]
+    elif path.exists():
+        path.unlink()
+    handle = path.open("w", encoding="utf-8")
+    handle.writelines(line + "\n" for line in kept)
+    return handle
+
+
+def _save_model(model, folder: Path) -> None:
+    with atomic_dir(folder) as tmp:
+        model.save(str(tmp), create_model_card=False)
+
+
+def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict, choice,
+               out: Path) -> None:
+    """The final model (best dev checkpoint, or the last one), its card and the data summary."""
+    drawn = summarise(sampler.batch(step) for step in range(config.steps))
+    write_json(out / "data_summary.json", {
+        "sampler": sampler.describe(), "drawn": drawn,
+        "train_examples": int(len(sampler.pool.example_ids)),
+    })
+    write_json(out / "history.json", history)
+    best = out / "best"
+    use_best = config.select_best and history["best_step"] is not None and best.is_dir()
+    final = out / "final"
+    if use_best:  # the best checkpoint becomes the final model (moved, not copied: ~0.5 GB)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(best, final)
+    else:
+        _save_model(model, final)
+    write_model_card(final, config, {
+        "strategy_text": _strategy_text(config),
+        "selected_step": history["best_step"] if use_best else config.steps,
+        "selection": "lowest dev loss" if use_best else "last step",
+        "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix,
+        "commit": _git_commit()})

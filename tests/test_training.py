@@ -1,0 +1,170 @@
+"""Training end to end with a tiny random encoder (real XLM-R tokenizer): run folder,
+exact resume, DDP sharding on 2 CPU processes, and errors before any step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from babelir.cli import main
+from babelir.data.pairs import make_pairs
+from babelir.errors import BabelirError
+from babelir.models.tiny import build_tiny_model
+from babelir.settings import cache_dir
+from babelir.training.config import load_config
+from babelir.training.run import train
+
+LANGS = ["de", "es", "zh"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", cache_dir())
+
+
+@pytest.fixture(scope="module")
+def pairs_file(data_dir, tmp_path_factory):
+    pairs, _ = make_pairs(["mlqa-test"], data_dir, languages=LANGS)
+    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
+    pairs.to_parquet(path)
+    return path
+
+
+def _config(tiny_model, pairs_file, data_dir, out, **overrides):
+    values = dict(pairs=str(pairs_file), out=str(out), model=str(tiny_model), batch_size=8,
+                  steps=6, eval_every=3, save_every=3, dev_batches=2, max_length=32,
+                  learning_rate=1e-3, data_dir=str(data_dir), device="cpu")
+    values.update(overrides)
+    return load_config(None, values)
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_run_folder_and_hybrid_batches(tiny_model, pairs_file, data_dir, tmp_path):
+    out = tmp_path / "run"
+    final = train(_config(tiny_model, pairs_file, data_dir, out, steps=8))
+    names = {p.name for p in out.iterdir()}
+    assert {"config.yaml", "run.json", "data_summary.json", "leakage.json", "train_log.jsonl",
+            "history.json", "final", "checkpoints"} <= names
+    assert (final / "README.md").is_file() and (final / "model.safetensors").is_file()
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 9))
+    drawn = json.loads((out / "data_summary.json").read_text())["drawn"]
+    assert drawn["batches"] == 8 and set(drawn["kinds"]) <= {"mono", "cross"}
+    assert json.loads((out / "leakage.json").read_text())["clean"] is True
+    history = json.loads((out / "history.json").read_text())
+    assert [d["step"] for d in history["dev"]] == [3, 6, 8]
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(final), device="cpu")
+    assert model.prompts["query"] == "query: " and model.prompts["passage"] == "passage: "
+    before = _weights(tiny_model)
+    after = _weights(final)
+    key = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(before[key], after[key])  # it trained
+    emb = "embeddings.word_embeddings.weight"
+    assert torch.equal(before[emb], after[emb])  # frozen by default
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_model, pairs_file, data_dir, tmp_path):
+    straight = train(_config(tiny_model, pairs_file, data_dir, tmp_path / "a",
+                             select_best=False))
+    stopped = _config(tiny_model, pairs_file, data_dir, tmp_path / "b", select_best=False,
+                      stop_after=3)
+    train(stopped)
+    assert not (tmp_path / "b" / "final").exists()
+    resumed = train(_config(tiny_model, pairs_file, data_dir, tmp_path / "b",
+                            select_best=False), resume=True)
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    log_a = (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()
+    log_b = (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["loss"] for x in log_a] == [json.loads(x)["loss"] for x in log_b]
+
+
+def test_two_processes_share_each_global_batch(tiny_model, pairs_file, data_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "-m", "babelir", "train", "--pairs", str(pairs_file), "--out", str(out),
+           "--model", str(tiny_model), "--batch-size", "8", "--steps", "3", "--eval-every", "0",
+           "--save-every", "3", "--max-length", "32", "--data-dir", str(data_dir),
+           "--device", "cpu", "--log-batches", "--strategy", "xy"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [[json.loads(x) for x in (out / f"batches.rank{r}.jsonl").read_text().splitlines()]
+             for r in (0, 1)]
+    from babelir.sampling import make_sampler
+    from babelir.training.examples import TrainingTexts
+    from babelir.training.run import load_training_pairs
+
+    config = _config(tiny_model, pairs_file, data_dir, out, strategy="xy")
+    texts = TrainingTexts.from_pairs(load_training_pairs(config)[0])
+    sampler = make_sampler("xy", texts.pool, 8, 0)
+    assert ranks[0][-1]["weights_checksum"] == ranks[1][-1]["weights_checksum"]
+    for step in range(3):
+        zero, one = ranks[0][step]["examples"], ranks[1][step]["examples"]
+        assert len(zero) == len(one) == 4 and not set(zero) & set(one)
+        expected = [texts.pool.example_ids[i] for i in sampler.batch(step).example_idx]
+        assert zero + one == expected
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"alpha": 1.5}, "alpha must be in"),
+    ({"batch_size": 5000}, "cannot form a batch"),
+    ({"languages": ["de", "fr"]}, "no rows for language"),
+    ({"strategy": "mixed"}, "unknown"),
+])
+def test_bad_settings_fail_before_any_step(tiny_model, pairs_file, data_dir, tmp_path,
+                                           overrides, message):
+    out = tmp_path / "bad"
+    with pytest.raises(BabelirError, match=message):
+        train(_config(tiny_model, pairs_file, data_dir, out, **overrides))
+    assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda df: df.assign(question=df["question"].where(df.index != df.index[0], "  ")), "empty"),
+    (lambda df: pd.concat([df, df.iloc[:1]]), "duplicate"),
+    (lambda df: df.assign(lang=df["lang"].where(df.index != df.index[0], "xx")), "xx"),
+    (lambda df: df.assign(lang=df["lang"].where(df.index != df.index[0], None)), "lang"),
+])
+def test_bad_pairs_files_fail_before_any_step(tiny_model, pairs_file, data_dir, tmp_path,
+                                              corrupt, message):
+    bad = tmp_path / "bad.parquet"
+    corrupt(pd.read_parquet(pairs_file)).to_parquet(bad)
+    with pytest.raises(BabelirError, match=message):
+        train(_config(tiny_model, bad, data_dir, tmp_path / "out"))
+
+
+def test_leakage_guard_refuses_xquad_r_training(tiny_model, data_dir, tmp_path):
+    pairs, _ = make_pairs(["xquad-r"], data_dir, languages=["en", "de"])
+    path = tmp_path / "xquad.parquet"
+    pairs.to_parquet(path)
+    with pytest.raises(BabelirError, match="allow-leakage"):
+        train(_config(tiny_model, path, data_dir, tmp_path / "leaky"))
+    assert json.loads((tmp_path / "leaky" / "leakage.json").read_text())["clean"] is False
+
+
+def test_cli_with_yaml_config(tiny_model, pairs_file, data_dir, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"pairs: {pairs_file}\nmodel: {tiny_model}\nstrategy: xx-mono\n"
+                      f"batch_size: 4\nsteps: 2\neval_every: 0\nsave_every: 2\nmax_length: 16\n")
+    out = tmp_path / "cli"
+    assert main(["train", "--config", str(config), "--out", str(out), "--data-dir",
+                 str(data_dir), "--device", "cpu"]) == 0
+    assert (out / "final" / "model.safetensors").is_file()
+    saved = (out / "config.yaml").read_text()
+    assert "strategy: xx-mono" in saved and "batch_size: 4" in saved
+    assert main(["train", "--config", str(config), "--alpha", "2"]) == 2
