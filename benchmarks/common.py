@@ -12,8 +12,8 @@ import torch
 
 from babelir.data.lareqa import load_benchmark
 from babelir.data.registry import get_benchmark
-from babelir.eval_job import EvalConfig, bm25_scores, dense_scores, git_commit
-from babelir.io import write_json
+from babelir.eval_job import EvalConfig, bm25_scores, dense_scores
+from babelir.io import git_commit, write_json
 from babelir.settings import cache_dir, data_dir
 
 ROOT = Path(__file__).resolve().parents[1]

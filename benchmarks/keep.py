@@ -15,3 +15,19 @@ def keep_run(run: Path, target: Path) -> Path:
         if (run / name).exists():
             shutil.copy2(run / name, target / name)
     return target
+
+
+TRAINING_FILES = ("config.yaml", "run.json", "leakage.json", "history.json", "data_summary.json",
+                  "train_log.jsonl")
+
+
+def keep_training_run(run: Path, evaluation: Path, target: Path) -> Path:
+    """A training run's small files (not its weights) and its evaluation, under ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in TRAINING_FILES:
+        if (run / name).exists():
+            shutil.copy2(run / name, target / name)
+    if (run / "final" / "README.md").exists():
+        shutil.copy2(run / "final" / "README.md", target / "model_card.md")
+    keep_run(evaluation, target / "eval")
+    return target

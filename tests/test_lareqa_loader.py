@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from babelir.data.lareqa import load_benchmark, load_language_file
-from babelir.data.registry import get_benchmark, resolve_file, sha256_of
+from babelir.data.registry import get_benchmark, resolve_file
+from babelir.io import sha256_of
 from babelir.errors import BabelirError, DataError
 
 XQUAD_CANDIDATES = {"ar": 1222, "de": 1276, "el": 1234, "en": 1180, "es": 1215, "hi": 1244,

@@ -15,7 +15,6 @@ import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -500,3 +500,21 @@ def test_pool_from_arrays_errors():
     pool = ExamplePool.from_arrays(**ok)
     with pytest.raises(ValueError):  # the sampler's precomputed groups rely on this
         pool.has_question[0, 0] = False
+
+
+def test_cross_only_datasets_never_enter_same_language_batches():
+    """Parallel-sentence datasets (XNLI) pair a premise with itself in one language."""
+    records = []
+    for i in range(40):
+        for lang in ("de", "en", "fr"):
+            records.append({"example_id": f"x{i}", "dataset": "xnli", "lang": lang,
+                            "question": f"p{i}{lang}", "passage": f"p{i}{lang}"})
+            records.append({"example_id": f"q{i}", "dataset": "qa", "lang": lang,
+                            "question": f"q{i}{lang}", "passage": f"a{i}{lang}"})
+    pool = ExamplePool.from_records(records, cross_only_datasets={"xnli"})
+    for strategy in ("xx-mono", "xx"):
+        sampler = make_sampler(strategy, pool, 8, 0)
+        assert {sampler.batch(s).dataset for s in range(200)} == {"qa"}
+    xy = make_sampler("xy", pool, 8, 0)
+    assert {xy.batch(s).dataset for s in range(200)} == {"qa", "xnli"}
+    assert pool.fingerprint() != ExamplePool.from_records(records).fingerprint()

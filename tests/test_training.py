@@ -168,3 +168,21 @@ def test_cli_with_yaml_config(tiny_model, pairs_file, data_dir, tmp_path):
     saved = (out / "config.yaml").read_text()
     assert "strategy: xx-mono" in saved and "batch_size: 4" in saved
     assert main(["train", "--config", str(config), "--alpha", "2"]) == 2
+
+
+def test_cached_loss_and_hard_negatives(tiny_model, pairs_file, data_dir, tmp_path):
+    from babelir.retrieval.mining import mine_hard_negatives
+
+    pairs = pd.read_parquet(pairs_file)
+    keep = pairs["example_id"].drop_duplicates().iloc[:400]
+    mined = mine_hard_negatives(pairs[pairs["example_id"].isin(keep)], method="bm25",
+                                show_progress=False)
+    path = tmp_path / "mined.parquet"
+    mined.to_parquet(path)
+    out = tmp_path / "neg"
+    final = train(_config(tiny_model, path, data_dir, out, hard_negatives=True, cached_loss=True,
+                          mini_batch_size=4, steps=3, eval_every=0, strategy="xx-mono"))
+    assert (final / "model.safetensors").is_file()
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(BabelirError, match="mine-negatives"):
+        train(_config(tiny_model, pairs_file, data_dir, tmp_path / "x", hard_negatives=True))

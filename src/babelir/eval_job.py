@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from babelir import __version__
 from babelir.data.lareqa import RetrievalBenchmark, load_benchmark
 from babelir.data.registry import get_benchmark
 from babelir.evaluation.lareqa import LareqaResults, ScoreMatrices, evaluate
-from babelir.io import atomic_dir, write_json
+from babelir.io import atomic_dir, git_commit, write_json
 from babelir.report.plots import pair_heatmap
 from babelir.report.tables import full_report
 from babelir.report.trec import write_qrels, write_run
@@ -53,14 +52,6 @@ class EvalConfig:
 def default_out_dir(config: EvalConfig) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model.strip("/")).strip("_")
     return Path("runs") / f"{slug}-{config.benchmark}"
-
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def bm25_scores(bench: RetrievalBenchmark, config: EvalConfig) -> tuple[ScoreMatrices, dict]:

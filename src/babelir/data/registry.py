@@ -8,14 +8,13 @@ URL into the cache, with its SHA-256 checked where it is known.
 
 from __future__ import annotations
 
-import hashlib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelir.errors import BabelirError, DataError
-from babelir.io import atomic_path
+from babelir.io import atomic_path, sha256_of
 
 LAREQA_XQUAD_COMMIT = "9bc8c7fb6dd8d01d72a05a93c2cb96882b0d299c"
 LAREQA_MLQA_COMMIT = "354d67d1cd066854cdfbf5ad0e6105528976141d"  # MLQA-R was removed after this
@@ -88,14 +87,6 @@ def check_languages(spec: BenchmarkSpec, languages: list[str] | None) -> tuple[s
             f"valid: {', '.join(spec.languages)}"
         )
     return tuple(lang for lang in spec.languages if lang in languages)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _download(url: str, target: Path, expected_sha256: str | None) -> Path:

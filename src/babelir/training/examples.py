@@ -26,8 +26,10 @@ class TrainingTexts:
         if with_negatives and "negative" not in pairs.columns:
             raise BabelirError("hard_negatives is on but the pairs have no `negative` column: "
                                "run `babelir data mine-negatives` first")
+        from babelir.data.pairs import TRANSLATION_DATASETS
+
         records = pairs[["example_id", "dataset", "lang", "question", "passage"]].to_dict("records")
-        pool = ExamplePool.from_records(records)
+        pool = ExamplePool.from_records(records, cross_only_datasets=TRANSLATION_DATASETS)
         index = {eid: i for i, eid in enumerate(pool.example_ids)}
         rows = pairs["example_id"].map(index).to_numpy()
         cols = pairs["lang"].map({l: j for j, l in enumerate(pool.languages)}).to_numpy()

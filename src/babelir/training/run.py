@@ -25,22 +25,12 @@ import yaml
 from tqdm import tqdm
 
 from babelir.errors import BabelirError
-from babelir.io import atomic_dir, write_json
+from babelir.io import atomic_dir, git_commit, write_json
 from babelir.sampling import BatchSampler, make_sampler, shard, summarise
 from babelir.settings import cache_dir as default_cache_dir
 from babelir.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from babelir.training.config import TrainConfig
 from babelir.training.examples import TrainingTexts
-
-
-def _git_commit() -> str | None:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def load_training_pairs(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,15 +144,14 @@ def _strategy_text(config: TrainConfig) -> str:
     return f"hybrid, alpha = {config.alpha}" if config.strategy == "hybrid" else config.strategy
 
 
-def prepare_run_folder(config: TrainConfig, train: pd.DataFrame, dev: pd.DataFrame,
-                       accelerator) -> Path:
+def prepare_run_folder(config: TrainConfig, accelerator) -> Path:
     out = Path(config.out)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False),
                                          encoding="utf-8")
         write_json(out / "run.json", {
-            "seed": config.seed, "commit": _git_commit(), "started": time.strftime("%F %T %Z"),
+            "seed": config.seed, "commit": git_commit(), "started": time.strftime("%F %T %Z"),
             "processes": accelerator.num_processes, "device": str(accelerator.device),
             "torch": torch.__version__})
     return out
@@ -198,13 +187,16 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     sampler = build_sampler(config, data, config.seed)  # errors here: before any step
     dev_data = TrainingTexts.from_pairs(dev_rows, config.hard_negatives) if len(dev_rows) else None
     dev = dev_sampler(config, dev_data) if dev_data is not None else None
-    out = prepare_run_folder(config, train_rows, dev_rows, accelerator)
+    out = prepare_run_folder(config, accelerator)
+    if accelerator.is_main_process:
+        print(f"sampler: {json.dumps(sampler.describe())}", flush=True)
     check_leakage(config, pd.concat([train_rows, dev_rows]), out, accelerator.is_main_process)
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     model, choice = load_model(config, accelerator.device)
     loss_fn = build_loss(config, model, world > 1)
+    dev_loss_fn = build_loss(config, model, False)  # every rank scores the whole dev batch
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
@@ -251,8 +243,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                                   "lr": scheduler.get_last_lr()[0], "seconds": seconds}) + "\n")
             log.flush()
         bar.set_postfix(loss=f"{loss:.3f}", pairs_per_s=f"{config.batch_size / seconds:.1f}")
-        if dev is not None and config.eval_every and (done % config.eval_every == 0 or done == config.steps):
-            value = dev_loss(model, loss_fn, choice, dev_data, dev, config.dev_batches,
+        due = bool(config.eval_every) and (done % config.eval_every == 0 or done == config.steps)
+        if dev is not None and due:
+            value = dev_loss(model, dev_loss_fn, choice, dev_data, dev, config.dev_batches,
                              accelerator.device)
             history["dev"].append({"step": done, "dev_loss": value})
             if history["best_dev_loss"] is None or value < history["best_dev_loss"]:
@@ -308,6 +301,8 @@ def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict,
         "sampler": sampler.describe(), "drawn": drawn,
         "train_examples": int(len(sampler.pool.example_ids)),
     })
+    steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    history["step_seconds_total"] = float(sum(entry["seconds"] for entry in steps))
     write_json(out / "history.json", history)
     best = out / "best"
     use_best = config.select_best and history["best_step"] is not None and best.is_dir()
@@ -322,4 +317,4 @@ def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict,
         "selected_step": history["best_step"] if use_best else config.steps,
         "selection": "lowest dev loss" if use_best else "last step",
         "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix,
-        "commit": _git_commit()})
+        "commit": git_commit()})
