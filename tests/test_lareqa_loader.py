@@ -135,3 +135,23 @@ def test_mlqa_r_style_partial_parallelism(tmp_path, data_dir):
     assert bench.gold[q, bench.languages.index("de")] == -1
     assert bench.gold[q, bench.languages.index("en")] >= 0
     assert len(bench.queries_of("de")) == len(bench.queries_of("en")) - 1
+
+
+def test_offline_download_path_checks_the_checksum(data_dir, tmp_path):
+    """The registry's download step, exercised with a file:// URL (no network here)."""
+    from dataclasses import replace
+
+    spec = get_benchmark("xquad-r")
+    local = replace(spec, url_template=(data_dir / "lareqa" / "xquad-r").resolve().as_uri()
+                    + "/{lang}.json")
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match="not found"):
+        resolve_file(local, "en", None, cache, online=False)
+    path = resolve_file(local, "en", None, cache, online=True)
+    assert path == cache / "data" / "lareqa" / "xquad-r" / "en.json"
+    assert sha256_of(path) == spec.sha256["en"]
+    assert resolve_file(local, "en", None, cache, online=False) == path  # now from the cache
+    wrong = replace(local, sha256={"de": "0" * 64})
+    with pytest.raises(DataError, match="checksum mismatch"):
+        resolve_file(wrong, "de", None, cache, online=True)
+    assert not (cache / "data" / "lareqa" / "xquad-r" / "de.json").exists()

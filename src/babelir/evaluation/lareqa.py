@@ -97,7 +97,7 @@ def _pair_ranks(bench: RetrievalBenchmark, scores: np.ndarray, y: int) -> np.nda
 
 def own_language_share(bench: RetrievalBenchmark, pooled: np.ndarray, k: int = 10) -> np.ndarray:
     """Per query: the share of its top-k pooled candidates that are in the query's language."""
-    top = torch.topk(torch.as_tensor(pooled), k, dim=1).indices.numpy()
+    top = torch.topk(torch.as_tensor(pooled), min(k, pooled.shape[1]), dim=1).indices.numpy()
     return (bench.cand_lang[top] == bench.query_lang[:, None]).mean(axis=1)
 
 

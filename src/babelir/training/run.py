@@ -248,6 +248,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             value = dev_loss(model, dev_loss_fn, choice, dev_data, dev, config.dev_batches,
                              accelerator.device)
             history["dev"].append({"step": done, "dev_loss": value})
+            if accelerator.is_main_process:
+                tqdm.write(f"step {done}: dev loss {value:.4f}")
             if history["best_dev_loss"] is None or value < history["best_dev_loss"]:
                 history["best_dev_loss"], history["best_step"] = value, done
                 if accelerator.is_main_process:
