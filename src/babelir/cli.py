@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_table_parser(sub)
     add_data_parser(sub)
     add_train_parser(sub)
+    from babelir.experiment import add_experiment_parser
+    from babelir.report.experiment_report import add_report_parser
+
+    add_experiment_parser(sub)
+    add_report_parser(sub)
     return parser
 
 

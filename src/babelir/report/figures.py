@@ -15,8 +15,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 DPI = 110
 STYLE = {
@@ -64,7 +64,7 @@ def grouped_bars(groups: Sequence[str], series: Sequence[str], means: np.ndarray
         x = np.arange(len(groups))
         for s, name in enumerate(series):
             err = None
-            if stds is not None:
+            if stds is not None and not np.isnan(np.asarray(stds, dtype=float)[:, s]).all():
                 err = np.nan_to_num(np.asarray(stds, dtype=float)[:, s], nan=0.0)
             ax.bar(x - 0.4 + bar * (s + 0.5), np.nan_to_num(means[:, s], nan=0.0), bar,
                    yerr=err, capsize=2, label=name, color=color(s), error_kw={"lw": 0.8})
@@ -143,7 +143,8 @@ def loss_curves(curves: Sequence[dict], path: Path, title: str, window: int) -> 
                     color=color(curve["color"]), linestyle=curve.get("linestyle", "-"),
                     label=curve["label"])
         ax.set_xlabel("step")
-        ax.set_ylabel(f"InfoNCE loss (moving average of {window} steps)")
+        ax.set_ylabel(f"InfoNCE loss (moving average of {window} steps)" if window > 1
+                      else "InfoNCE loss")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=6, ncols=3, frameon=False)
         fig.tight_layout()

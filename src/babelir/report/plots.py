@@ -33,5 +33,5 @@ def pair_heatmap(results: dict, path: Path, metric: str = "map") -> None:
                  f"{label} per (query, candidate) language pair", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, metadata={"Software": None})  # byte-stable PNGs
     plt.close(fig)
