@@ -56,6 +56,8 @@ def trained_section() -> list[str]:
         results = _load(path)
         config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
         history = _load(folder / "history.json")
+        log = (folder / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+        step_seconds = sum(json.loads(line)["seconds"] for line in log)
         summary = dict(results["summary"], model=folder.name)
         rows.append(summary)
         parts += [f"### {folder.name}",
@@ -65,7 +67,7 @@ def trained_section() -> list[str]:
                   f"{config['learning_rate']}, max length {config['max_length']}, word embeddings "
                   f"{'frozen' if config['freeze_embeddings'] else 'trained'}, seed {config['seed']};"
                   f" pairs `{config['pairs']}`; selected step {history['best_step']} (lowest dev "
-                  f"loss {history['best_dev_loss']:.4f}); {history['step_seconds_total'] / 60:.1f} "
+                  f"loss {history['best_dev_loss']:.4f}); {step_seconds / 60:.1f} "
                   f"minutes of training steps. Config, logs and leakage check in "
                   f"[{folder.name}/](xquad-r-trained/{folder.name}/).",
                   per_language_table(results), language_bias_table(results),
@@ -137,6 +139,17 @@ def benchmark_section() -> list[str]:
                     ["ratio babelir / sentence-transformers", f"{e['ratio_babelir_over_st']:.2f}"]]),
                 f"{e['texts']} XQuAD-R sentences in 11 languages, batch {e['batch_size']}, max "
                 f"length {e['max_length']}, best of {len(e['seconds']['babelir'])} runs."]
+    step = RESULTS / "benchmarks" / "train_step_time.json"
+    if step.exists():
+        t = _load(step)
+        out += ["## Training step time",
+                markdown_table(["loop", "median s / step"], [
+                    ["babelir train", f"{t['babelir_median_step_s']:.2f}"],
+                    ["plain sentence-transformers MNRL", f"{t['plain_st_median_step_s']:.2f}"],
+                    ["ratio", f"{t['ratio_babelir_over_plain']:.3f}"]]),
+                f"{t['model']}, batch {t['batch_size']}, max length {t['max_length']}, "
+                f"word embeddings {'frozen' if t['freeze_embeddings'] else 'trained'}, the same "
+                f"{t['steps']} batches (`benchmarks/bench_train_step.py`)."]
     return out
 
 

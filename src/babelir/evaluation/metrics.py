@@ -73,7 +73,8 @@ def rank_distance(ranks: np.ndarray) -> np.ndarray:
     """
     ranks, n_rel = _sorted(ranks)
     last = np.take_along_axis(ranks, np.clip(n_rel - 1, 0, None)[:, None], axis=1)[:, 0]
-    return _no_relevant_to_nan(np.where(n_rel > 0, last - ranks[:, 0], 0.0), n_rel)
+    first = np.where(n_rel > 0, ranks[:, 0], 0.0)  # inf - inf would warn on empty rows
+    return _no_relevant_to_nan(np.where(n_rel > 0, last, 0.0) - first, n_rel)
 
 
 def rank_metrics(ranks: np.ndarray, ap_k: int = 20) -> dict[str, np.ndarray]:

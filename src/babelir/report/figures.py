@@ -80,7 +80,7 @@ def grouped_bars(groups: Sequence[str], series: Sequence[str], means: np.ndarray
 
 
 def heatmap(grid: np.ndarray, languages: Sequence[str], path: Path, title: str) -> Path:
-    """mAP per (query language, candidate language), the layout of ``plots.pair_heatmap``."""
+    """Values per (query language, candidate language), annotated, on a 0–1 colour scale."""
     grid = np.asarray(grid, dtype=float)
     with _style():
         size = 1.0 + 0.62 * len(languages)

@@ -270,7 +270,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if stop < config.steps:
         return out / "checkpoints"
     if accelerator.is_main_process:
-        finish_run(config, model, sampler, history, choice, out)
+        finish_run(config, model, sampler, history, choice, out, train_rows)
     accelerator.wait_for_everyone()
     return out / "final"
 
@@ -296,12 +296,15 @@ def _save_model(model, folder: Path) -> None:
 
 
 def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict, choice,
-               out: Path) -> None:
+               out: Path, train_rows: pd.DataFrame) -> None:
     """The final model (best dev checkpoint, or the last one), its card and the data summary."""
+    from babelir.data.pairs import pairs_available
+
     drawn = summarise(sampler.batch(step) for step in range(config.steps))
     write_json(out / "data_summary.json", {
         "sampler": sampler.describe(), "drawn": drawn,
         "train_examples": int(len(sampler.pool.example_ids)),
+        "available_pairs": pairs_available(train_rows).to_dict("records"),
     })
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     history["step_seconds_total"] = float(sum(entry["seconds"] for entry in steps))
@@ -319,4 +322,4 @@ def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict,
         "selected_step": history["best_step"] if use_best else config.steps,
         "selection": "lowest dev loss" if use_best else "last step",
         "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix,
-        "commit": git_commit()})
+        "commit": json.loads((out / "run.json").read_text(encoding="utf-8"))["commit"]})
