@@ -14,10 +14,13 @@ def _csv(value: str) -> list[str]:
 
 
 def add_eval_parser(sub) -> None:
+    from babelir.data.registry import BENCHMARKS
+    from babelir.retrieval.tokenize import TOKENIZERS
+
     p = sub.add_parser("eval", help="evaluate a retriever (dense model or bm25) on a benchmark")
     p.add_argument("--model", default="multilingual-e5-small",
                    help="'bm25', 'multilingual-e5-small' (bundled), a HF id or a local folder")
-    p.add_argument("--benchmark", default="xquad-r", help="xquad-r or mlqa-r")
+    p.add_argument("--benchmark", default="xquad-r", choices=tuple(BENCHMARKS))
     p.add_argument("--out", help="output folder (default runs/<model>-<benchmark>)")
     p.add_argument("--data-dir", help=f"data folder laid out like upstream (default ${DATA_ENV})")
     p.add_argument("--cache-dir", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/babelir)")
@@ -29,7 +32,8 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--query-prefix", help="override the model's query prefix")
     p.add_argument("--passage-prefix", help="override the model's passage prefix")
-    p.add_argument("--bm25-tokenizer", help="tokeniser for bm25 (see README)")
+    p.add_argument("--bm25-tokenizer", choices=tuple(TOKENIZERS),
+                   help="tokeniser for bm25 (default xlmr; see README)")
     p.add_argument("--ap-k", type=int, default=20, help="k of XTREME-R's mAP@k (default 20)")
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
     p.add_argument("--online", action="store_true", help="download missing data files")
