@@ -12,8 +12,13 @@ import pytest
 
 from babelir.errors import BabelirError
 from babelir.translate import (
-    ApertiumEngine, TranslationCache, TranslationEngine, load_source, model_language_codes,
-    quality_flags, translate_source,
+    ApertiumEngine,
+    TranslationCache,
+    TranslationEngine,
+    load_source,
+    model_language_codes,
+    quality_flags,
+    translate_source,
 )
 
 CONTEXTS = [
@@ -256,7 +261,10 @@ def tiny_models(tmp_path_factory, data_dir):
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import (
-        M2M100Config, M2M100ForConditionalGeneration, MarianConfig, MarianMTModel,
+        M2M100Config,
+        M2M100ForConditionalGeneration,
+        MarianConfig,
+        MarianMTModel,
         PreTrainedTokenizerFast,
     )
 
@@ -327,7 +335,7 @@ def test_hf_tiny_m2m_forced_target_token(tiny_models):
                           family=family)
         generate = engine.model.generate
 
-        def spy(*args, **kwargs):
+        def spy(*args, family=family, generate=generate, **kwargs):
             seen[family] = kwargs.get("forced_bos_token_id")
             return generate(*args, **kwargs)
 

@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_experiment_parser(sub)
     add_report_parser(sub)
+    from babelir.translate.cli import add_translate_parser
+
+    add_translate_parser(sub)
     return parser
 
 

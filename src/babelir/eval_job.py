@@ -17,7 +17,7 @@ from babelir import __version__
 from babelir.data.lareqa import RetrievalBenchmark, load_benchmark
 from babelir.data.registry import get_benchmark
 from babelir.evaluation.lareqa import LareqaResults, ScoreMatrices, evaluate
-from babelir.io import atomic_dir, git_commit, write_json
+from babelir.io import atomic_dir, git_commit, sha256_of, write_json
 from babelir.report.plots import pair_heatmap
 from babelir.report.tables import full_report
 from babelir.report.trec import write_qrels, write_run
@@ -46,7 +46,6 @@ class EvalConfig:
     device: str | None = None
     online: bool = False
     embedding_cache: bool = True
-    quiet: bool = False
 
 
 def default_out_dir(config: EvalConfig) -> Path:
@@ -79,9 +78,36 @@ def dense_scores(bench: RetrievalBenchmark, config: EvalConfig, cache: Path) -> 
                                  bench.cand_lang, bench.languages, "passage")
     scores = inner_product_scores(queries, candidates)
     info = {"retriever": "dense (sentence-transformers, exact inner product)",
-            "model_location": choice.location, "model_fingerprint": encoder.fingerprint,
+            "model_location": _portable(choice.location), "model_fingerprint": encoder.fingerprint,
             "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix}
     return ScoreMatrices(scores, scores), info
+
+
+def _portable(path: str) -> str:
+    """A path relative to the working folder, or with ``~`` for the home folder: kept results
+    travel between machines. Model names that are not paths pass unchanged."""
+    for root, shown in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            return shown + str(Path(path).relative_to(root))
+        except ValueError:
+            continue
+    return path
+
+
+def portable_config(config: EvalConfig) -> dict:
+    """The settings that decide the numbers: not where the output or the caches went."""
+    values = dataclasses.asdict(config)
+    values["model"] = _portable(values["model"])
+    for machine_specific in ("out", "data_dir", "cache_dir"):
+        values.pop(machine_specific, None)
+    return values
+
+
+def data_file_record(bench: RetrievalBenchmark, benchmark: str) -> dict:
+    """Per language: the file's path inside the data folder layout and its SHA-256."""
+    spec = get_benchmark(benchmark)
+    return {lang: {"path": spec.relative_path(lang), "sha256": sha256_of(path)}
+            for lang, path in bench.files.items()}
 
 
 def results_dict(bench: RetrievalBenchmark, res: LareqaResults, config: EvalConfig,
@@ -92,7 +118,7 @@ def results_dict(bench: RetrievalBenchmark, res: LareqaResults, config: EvalConf
                      for x in langs for y in langs)
     summary = {
         **res.macro(),
-        "model": config.model, "benchmark": config.benchmark,
+        "model": _portable(config.model), "benchmark": config.benchmark,
         "candidate_mode": config.candidate_mode,
         "max_length": config.max_length if config.model != BM25 else None,
         "n_queries": bench.n_queries, "n_candidates": bench.n_candidates,
@@ -101,9 +127,9 @@ def results_dict(bench: RetrievalBenchmark, res: LareqaResults, config: EvalConf
     return {
         "summary": summary, "languages": langs,
         "mono": res.mono(), "cross": res.cross(), "multi": res.multi, "pairs": pairs,
-        "config": dataclasses.asdict(config), "retriever": info, "timing_s": timing,
+        "config": portable_config(config), "retriever": info, "timing_s": timing,
         "babelir_version": __version__, "git_commit": git_commit(),
-        "data_files": bench.files,
+        "data_files": data_file_record(bench, config.benchmark),
     }
 
 

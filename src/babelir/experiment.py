@@ -623,7 +623,7 @@ def _eval_run(exp: Experiment, run: Run, benchmark: str, prefix: str) -> None:
     config = EvalConfig(model=model, benchmark=benchmark, out=str(out), data_dir=exp.data_dir,
                         cache_dir=exp.cache_dir,
                         embedding_cache=run.kind != "trained",  # evaluated once
-                        quiet=True, **_eval_values(exp, run, benchmark))
+                        **_eval_values(exp, run, benchmark))
     _say(f"{prefix} {run.name}: evaluating on {benchmark}")
     started = time.perf_counter()
     results = _evaluate(config)

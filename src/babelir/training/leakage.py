@@ -379,6 +379,15 @@ def _miracl_topics(data_dir: Path) -> tuple[dict[str, list[tuple[str, str]]], di
     return topics, files
 
 
+def _inside(path: str, data_dir: Path) -> str:
+    """``path`` relative to the data folder when it lies there (reports travel between
+    machines), else unchanged (e.g. a file from the user cache)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(data_dir).resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _miracl_checks(training: _Training, data_dir: Path) -> tuple[dict[str, CheckResult],
                                                                  list[str], dict[str, str],
                                                                  dict[str, str]]:
@@ -525,7 +534,7 @@ def check_leakage(pairs: pd.DataFrame, benchmark: str, data_dir: Path,
         training_datasets={str(k): int(v) for k, v in sorted(datasets.items())},
         benchmark_languages=langs,
         missing_languages=missing,
-        benchmark_files=files,
+        benchmark_files={lang: _inside(path, data_dir) for lang, path in files.items()},
         checks=checks,
         seconds=round(time.perf_counter() - started, 3),
     )

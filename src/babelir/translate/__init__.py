@@ -8,7 +8,11 @@ context sentence of a SQuAD-format source with an engine (``make_engine("apertiu
 
 from babelir.translate.cache import TranslationCache
 from babelir.translate.engines import (
-    ApertiumEngine, HFEngine, TranslationEngine, make_engine, model_language_codes,
+    ApertiumEngine,
+    HFEngine,
+    TranslationEngine,
+    make_engine,
+    model_language_codes,
 )
 from babelir.translate.pipeline import load_source, quality_flags, translate_source
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from babelir.settings import cache_dir
 
@@ -59,7 +59,7 @@ class TranslationCache:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "TranslationCache":
+    def __enter__(self) -> TranslationCache:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from babelir.errors import BabelirError
 
@@ -141,7 +139,7 @@ class ApertiumEngine(TranslationEngine):
     def check_pair(self, src: str, tgt: str) -> None:
         self.mode(src, tgt)
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def pair_version(self, src: str, tgt: str) -> str:
         """``<apertium version>/<mode>/<Debian package version of the pair data>``."""
         mode = self.mode(src, tgt)

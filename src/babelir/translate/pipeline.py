@@ -35,9 +35,9 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from babelir.data.splitting import split_sentences
 from babelir.errors import BabelirError, DataError
@@ -277,10 +277,8 @@ def _row(example: Example, lang: str, question: str | None, sentences: list[str 
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def translate_source(source: str, targets: Sequence[str], engine: TranslationEngine,
