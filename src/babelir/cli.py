@@ -13,6 +13,14 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _benchmark(value: str) -> str:
+    from babelir.data.registry import BENCHMARKS
+
+    if value in BENCHMARKS or value == "miracl" or value.startswith("miracl:"):
+        return value
+    raise argparse.ArgumentTypeError(f"choose from {', '.join(BENCHMARKS)} or miracl[:lang,...]")
+
+
 def add_eval_parser(sub) -> None:
     from babelir.data.registry import BENCHMARKS
     from babelir.retrieval.tokenize import TOKENIZERS
@@ -20,7 +28,15 @@ def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a retriever (dense model or bm25) on a benchmark")
     p.add_argument("--model", default="multilingual-e5-small",
                    help="'bm25', 'multilingual-e5-small' (bundled), a HF id or a local folder")
-    p.add_argument("--benchmark", default="xquad-r", choices=tuple(BENCHMARKS))
+    p.add_argument("--benchmark", default="xquad-r", type=_benchmark,
+                   help=f"{', '.join(BENCHMARKS)}, or miracl[:sw,te,...] (needs --corpus)")
+    p.add_argument("--corpus", help="MIRACL passages, JSONL[.gz] {docid,title,text}: '{lang}' in "
+                   "the path is replaced, or a folder holding <lang>.jsonl.gz")
+    p.add_argument("--index", choices=("exact", "hnsw", "ivfpq"), default="exact",
+                   help="MIRACL: faiss index over the sharded embeddings")
+    p.add_argument("--index-dir", help="MIRACL embeddings/indexes (default <cache>/miracl-index)")
+    p.add_argument("--shard-size", type=int, default=50_000)
+    p.add_argument("--embeddings-dtype", choices=("float32", "float16"), default="float16")
     p.add_argument("--out", help="output folder (default runs/<model>-<benchmark>)")
     p.add_argument("--data-dir", help=f"data folder laid out like upstream (default ${DATA_ENV})")
     p.add_argument("--cache-dir", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/babelir)")
@@ -45,6 +61,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from babelir.eval_job import EvalConfig, run_eval
     from babelir.report.tables import full_report
 
+    if args.benchmark.split(":")[0] == "miracl":
+        from babelir.evaluation.miracl import run_miracl_eval
+
+        run_miracl_eval(args)
+        return 0
     fields = EvalConfig.__dataclass_fields__
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields})
     results = run_eval(config)
@@ -174,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     from babelir.translate.cli import add_translate_parser
 
     add_translate_parser(sub)
+    from babelir.retrieval.index import add_index_parser, add_search_parser
+
+    add_index_parser(sub)
+    add_search_parser(sub)
     return parser
 
 

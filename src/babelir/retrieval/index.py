@@ -1,0 +1,442 @@
+"""Vector indexes for corpora too large for a full score matrix, and a saved BM25 index.
+
+One interface over three faiss indexes, all scoring by inner product (embeddings are
+L2-normalised, so it is the cosine):
+
+- ``exact`` (default): ``IndexFlatIP``, brute force, the reference; 4·dim bytes per vector;
+- ``hnsw``: ``IndexHNSWFlat(dim, M, METRIC_INNER_PRODUCT)``, a graph; params ``M`` (32),
+  ``ef_construction`` (200), ``ef_search`` (128); vectors plus ~2·M·4 bytes of links;
+- ``ivfpq``: ``IndexIVFPQ`` over a flat inner-product quantizer; params ``nlist``
+  (≈ 4·√n), ``m`` sub-quantizers (dim/8, i.e. one byte per 8 dimensions with ``nbits`` 8;
+  dim/4 below 128 dimensions), ``nbits`` (8), ``nprobe`` (32), ``train_size`` (the
+  number of vectors sampled to train the coarse and product quantizers, 100k max), ``refine``
+  (0: off; r > 0 wraps it in ``IndexRefineFlat``: the r·k best PQ candidates are re-scored
+  exactly, at the cost of storing the full vectors too).
+
+Row ids are the 0-based positions of the vectors in the order they were added (map them to
+docids with ``ShardedEmbeddings.docids``). ``search(queries, k, restrict_to=ids)`` searches
+only the given ids (e.g. one language of a multilingual pool), via ``faiss.IDSelectorBatch``
+in ``SearchParameters(sel=...)``; missing results (fewer than k allowed vectors, or a graph
+walk that found too few) are ``id = -1`` with score ``-inf``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from babelir.errors import BabelirError
+from babelir.io import atomic_dir
+
+KINDS = ("exact", "hnsw", "ivfpq")
+DEFAULT_KIND = "exact"
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def _f32(x) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+def _chunks(vectors, rows: int = 65_536) -> Iterable[np.ndarray]:
+    """float32 blocks from an array, a ``ShardedEmbeddings`` or an iterable of arrays."""
+    if hasattr(vectors, "iter_chunks"):
+        yield from vectors.iter_chunks(rows)
+    elif isinstance(vectors, np.ndarray):
+        for start in range(0, len(vectors), rows):
+            yield _f32(vectors[start:start + rows])
+    else:
+        for block in vectors:
+            yield _f32(block)
+
+
+def _training_sample(vectors, size: int, seed: int) -> np.ndarray:
+    if isinstance(vectors, np.ndarray):
+        n = len(vectors)
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(size, n), replace=False))
+        return _f32(vectors[rows])
+    if hasattr(vectors, "iter_shards"):  # sample evenly from every shard (memory-mapped)
+        n = len(vectors)
+        rng = np.random.default_rng(seed)
+        parts = []
+        for shard in vectors.iter_shards():
+            take = min(len(shard), max(1, round(size * len(shard) / max(n, 1))))
+            parts.append(_f32(shard[np.sort(rng.choice(len(shard), take, replace=False))]))
+        return np.concatenate(parts)
+    raise BabelirError("ivfpq needs an array or ShardedEmbeddings (it samples to train)")
+
+
+class VectorIndex:
+    """A faiss index of one kind with its parameters; see the module docstring."""
+
+    def __init__(self, index, kind: str, params: dict):
+        self.index = index
+        self.kind = kind
+        self.params = params
+        self.build_seconds: float | None = None
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def empty(cls, dim: int, kind: str = DEFAULT_KIND, n_hint: int | None = None,
+              **params) -> VectorIndex:
+        faiss = _faiss()
+        if kind not in KINDS:
+            raise BabelirError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+        if kind == "exact":
+            unknown = set(params)
+            if unknown:
+                raise BabelirError(f"exact index takes no parameters, got {sorted(unknown)}")
+            return cls(faiss.IndexFlatIP(dim), kind, {})
+        if kind == "hnsw":
+            p = {"M": 32, "ef_construction": 200, "ef_search": 128}
+            _update(p, params, kind)
+            index = faiss.IndexHNSWFlat(dim, int(p["M"]), faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = int(p["ef_construction"])
+            index.hnsw.efSearch = int(p["ef_search"])
+            return cls(index, kind, p)
+        n = n_hint or 100_000
+        p = {"nlist": max(1, min(65_536, int(4 * math.sqrt(n)))),
+             "m": dim // 8 if dim >= 128 else max(1, dim // 4), "nbits": 8, "nprobe": 32,
+             "train_size": 100_000, "seed": 0, "refine": 0}
+        _update(p, params, kind)
+        if dim % int(p["m"]):
+            raise BabelirError(f"ivfpq: m={p['m']} must divide the dimension {dim}")
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, int(p["nlist"]), int(p["m"]), int(p["nbits"]),
+                                 faiss.METRIC_INNER_PRODUCT)
+        index.nprobe = int(p["nprobe"])
+        owners = [quantizer, index]  # keep the Python owners alive
+        if p["refine"]:  # re-rank refine·k PQ candidates by exact inner product (stores vectors)
+            index = faiss.IndexRefineFlat(index)
+            index.k_factor = float(p["refine"])
+        vi = cls(index, kind, p)
+        vi._owners = owners
+        return vi
+
+    @classmethod
+    def build(cls, vectors, kind: str = DEFAULT_KIND, **params) -> VectorIndex:
+        """Index ``vectors``: an (n, dim) array, a ``ShardedEmbeddings`` (added shard by
+        shard from the memory-mapped files) or, for exact/hnsw, an iterable of blocks."""
+        started = time.perf_counter()
+        if isinstance(vectors, np.ndarray):
+            if vectors.ndim != 2:
+                raise BabelirError(f"vectors must be 2-D, got shape {vectors.shape}")
+            n, dim = vectors.shape
+        elif hasattr(vectors, "iter_chunks"):
+            n, dim = len(vectors), vectors.dim
+        else:
+            vectors = list(vectors)
+            n, dim = sum(len(b) for b in vectors), np.asarray(vectors[0]).shape[1]
+        vi = cls.empty(dim, kind, n_hint=n, **params)
+        if kind == "ivfpq":
+            p = vi.params
+            sample = _training_sample(vectors, int(p["train_size"]), int(p["seed"]))
+            if len(sample) < int(p["nlist"]):
+                raise BabelirError(f"ivfpq: {len(sample)} training vectors for nlist="
+                                   f"{p['nlist']}; lower nlist")
+            vi.index.train(sample)
+        for block in _chunks(vectors):
+            vi.index.add(block)
+        vi.build_seconds = time.perf_counter() - started
+        return vi
+
+    def add(self, vectors) -> None:
+        for block in _chunks(vectors):
+            self.index.add(block)
+
+    # ------------------------------------------------------------------ search
+    def _search_params(self, sel):
+        faiss = _faiss()
+        if self.kind == "hnsw":
+            return faiss.SearchParametersHNSW(sel=sel, efSearch=int(self.params["ef_search"]))
+        if self.kind == "ivfpq":
+            ivf = faiss.SearchParametersIVF(sel=sel, nprobe=int(self.params["nprobe"]))
+            if self.params.get("refine"):
+                params = faiss.IndexRefineSearchParameters(
+                    k_factor=float(self.params["refine"]), base_index_params=ivf)
+                params._owner = ivf  # the C++ struct points at ``ivf``
+                return params
+            return ivf
+        return faiss.SearchParameters(sel=sel)
+
+    def search(self, queries: np.ndarray, k: int, restrict_to=None,
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, ids), each (n_queries, k), best first; ``restrict_to``: the
+        only row ids that may be returned (array of ints), or None for all."""
+        faiss = _faiss()
+        q = _f32(queries)
+        if q.ndim == 1:
+            q = q[None, :]
+        if q.shape[1] != self.dim:
+            raise BabelirError(f"query dimension {q.shape[1]} != index dimension {self.dim}")
+        k = int(k)
+        if restrict_to is None:
+            params = self._search_params(None) if self.kind != "exact" else None
+            scores, ids = self.index.search(q, k, params=params)
+        else:
+            allowed = np.ascontiguousarray(np.unique(np.asarray(restrict_to, dtype=np.int64)))
+            sel = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
+            scores, ids = self.index.search(q, k, params=self._search_params(sel))
+            del sel, allowed  # (kept alive until here: the selector points into ``allowed``)
+        scores = scores.astype(np.float32, copy=False)
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | os.PathLike) -> Path:
+        """``<folder>/index.faiss`` + ``index.json`` (kind, params, n, dim), atomically."""
+        faiss = _faiss()
+        with atomic_dir(folder) as tmp:
+            faiss.write_index(self.index, str(tmp / "index.faiss"))
+            (tmp / "index.json").write_text(json.dumps(
+                {"kind": self.kind, "params": self.params, "n": self.ntotal, "dim": self.dim,
+                 "faiss": faiss.__version__}, indent=2) + "\n")
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, mmap: bool = False) -> VectorIndex:
+        """Read a saved index; ``mmap=True`` maps the file instead of reading it (faiss
+        ``IO_FLAG_MMAP``; supported for flat and IVF codes)."""
+        faiss = _faiss()
+        folder = Path(folder)
+        meta_path = folder / "index.json"
+        if not meta_path.is_file():
+            raise BabelirError(f"{folder} is not a saved index (no index.json)")
+        meta = json.loads(meta_path.read_text())
+        flags = faiss.IO_FLAG_MMAP if mmap else 0
+        index = faiss.read_index(str(folder / "index.faiss"), flags)
+        vi = cls(index, meta["kind"], meta["params"])
+        if vi.kind == "hnsw":
+            index.hnsw.efSearch = int(vi.params["ef_search"])
+        elif vi.kind == "ivfpq":
+            faiss.extract_index_ivf(index).nprobe = int(vi.params["nprobe"])
+        return vi
+
+    def memory_bytes(self) -> int:
+        """Size of the serialised index (≈ its memory)."""
+        faiss = _faiss()
+        return int(faiss.serialize_index(self.index).nbytes)
+
+
+def _update(defaults: dict, params: dict, kind: str) -> None:
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise BabelirError(f"{kind}: unknown parameters {sorted(unknown)}; known: "
+                           f"{sorted(defaults)}")
+    defaults.update({k: v for k, v in params.items() if v is not None})
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+    """Mean over queries of |found[:k] ∩ truth[:k]| / k (approximate vs exact neighbours)."""
+    hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth)]
+    return float(np.mean(hits) / k)
+
+
+# ---------------------------------------------------------------------- BM25
+class Bm25Index:
+    """A bm25s index saved to disk and loaded memory-mapped (``bm25s.BM25.load(mmap=True)``).
+
+    Tokenisation is babelir's (``retrieval.tokenize``; default as in ``retrieval.bm25``); the
+    vocabulary is numbered in first-occurrence order, as there.
+    """
+
+    def __init__(self, retriever, tokenizer: str, docids: list[str] | None = None):
+        self.retriever = retriever
+        self.tokenizer = tokenizer
+        self.docids = docids
+
+    @classmethod
+    def build(cls, texts: list[str], tokenizer: str | None = None, k1: float = 1.5,
+              b: float = 0.75, method: str = "lucene", docids: list[str] | None = None,
+              ) -> Bm25Index:
+        from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, _build_index
+        from babelir.retrieval.tokenize import get_tokenizer
+
+        tokenizer = tokenizer or DEFAULT_TOKENIZER
+        retriever = _build_index(get_tokenizer(tokenizer)(texts), k1, b, method)
+        if retriever is None:
+            raise BabelirError("BM25: no document has a token")
+        return cls(retriever, tokenizer, docids)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        with atomic_dir(folder) as tmp:
+            self.retriever.save(str(tmp / "bm25s"))
+            (tmp / "bm25.json").write_text(json.dumps(
+                {"tokenizer": self.tokenizer, "n": int(self.retriever.scores["num_docs"])}))
+            if self.docids is not None:
+                (tmp / "docids.txt").write_text("".join(d + "\n" for d in self.docids),
+                                                encoding="utf-8")
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, mmap: bool = True) -> Bm25Index:
+        import bm25s
+
+        folder = Path(folder)
+        meta = json.loads((folder / "bm25.json").read_text())
+        retriever = bm25s.BM25.load(str(folder / "bm25s"), mmap=mmap)
+        ids_path = folder / "docids.txt"
+        docids = ids_path.read_text(encoding="utf-8").split("\n")[:-1] \
+            if ids_path.is_file() else None
+        return cls(retriever, meta["tokenizer"], docids)
+
+    def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, ids) per query text; unmatched slots have id -1."""
+        from babelir.retrieval.tokenize import get_tokenizer
+
+        vocab = self.retriever.vocab_dict
+        n = int(self.retriever.scores["num_docs"])
+        k_eff = min(int(k), n)
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        for i, tokens in enumerate(get_tokenizer(self.tokenizer)(queries)):
+            tokens = [t for t in tokens if t and t in vocab]
+            if not tokens:
+                continue
+            s = np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
+            top = np.argpartition(-s, k_eff - 1)[:k_eff] if k_eff < n else np.arange(n)
+            top = top[np.lexsort((top, -s[top]))]
+            scores[i, :len(top)], ids[i, :len(top)] = s[top], top
+        return scores, ids
+
+
+# ---------------------------------------------------------------------- corpus index folders
+def build_corpus_index(corpus, out: str | os.PathLike, encode, kind: str = DEFAULT_KIND,
+                       params: dict | None = None, shard_size: int = 50_000,
+                       dtype: str = "float32", batch_size: int = 1_024, key: str = "",
+                       progress: bool = True, meta: dict | None = None) -> Path:
+    """Encode a MIRACL-format corpus into ``<out>/embeddings`` (sharded, resumable) and index
+    it into ``<out>/<kind>``; reuses both when already there. ``<out>/docids`` come from the
+    embeddings' manifest, in row-id order."""
+    from babelir.data.miracl import iter_corpus
+    from babelir.io import write_json
+    from babelir.retrieval.sharded import ShardedEmbeddings, encode_corpus
+
+    out = Path(out)
+    emb_dir = out / "embeddings"
+    if (emb_dir / "manifest.json").is_file():
+        emb = ShardedEmbeddings(emb_dir)
+    else:
+        emb = encode_corpus(iter_corpus(corpus, chunk_size=min(shard_size, 10_000)), emb_dir,
+                            encode, shard_size=shard_size, batch_size=batch_size, dtype=dtype,
+                            key=key, progress=progress)
+    if not (out / kind / "index.json").is_file():
+        VectorIndex.build(emb, kind, **(params or {})).save(out / kind)
+    write_json(out / "corpus-index.json", {"corpus": str(corpus), "key": key, "n": len(emb),
+                                           **(meta or {})})
+    return out
+
+
+def _params(values: list[str] | None) -> dict:
+    params = {}
+    for item in values or []:
+        name, _, value = item.partition("=")
+        if not value:
+            raise BabelirError(f"--param wants NAME=VALUE, got {item!r}")
+        params[name] = float(value) if "." in value else int(value)
+    return params
+
+
+def _encoder(args, cache_root):
+    from babelir.models.registry import resolve_model
+    from babelir.retrieval.dense import DenseEncoder
+
+    choice = resolve_model(args.model, cache_root, getattr(args, "query_prefix", None),
+                           getattr(args, "passage_prefix", None))
+    return DenseEncoder(choice, max_length=args.max_length, batch_size=args.batch_size,
+                        device=args.device)
+
+
+def add_index_parser(sub) -> None:
+    """``babelir index build``: encode a corpus (sharded, resumable) and build a faiss index."""
+    index = sub.add_parser("index", help="build on-disk indexes of large corpora").add_subparsers(
+        dest="index_command", required=True)
+    p = index.add_parser("build", help="encode a MIRACL-format corpus (JSONL[.gz] {docid, title, "
+                                       "text}) into sharded embeddings and a faiss index")
+    p.add_argument("--corpus", required=True, help="JSONL or JSONL.gz file, or a folder of them")
+    p.add_argument("--out", required=True, help="index folder (re-run the command to resume)")
+    p.add_argument("--model", default="multilingual-e5-small")
+    p.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="index parameter, e.g. M=32, ef_search=128, nlist=4096, m=48, nprobe=32")
+    p.add_argument("--shard-size", type=int, default=50_000)
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float16")
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device")
+    p.add_argument("--cache-dir")
+    p.set_defaults(handler=run_index_build_command)
+
+
+def run_index_build_command(args) -> int:
+    from babelir.settings import cache_dir
+
+    encoder = _encoder(args, cache_dir(args.cache_dir))
+    key = f"{encoder.fingerprint}:{encoder.model.passage_prefix}:{args.max_length}"
+    out = build_corpus_index(args.corpus, args.out, lambda t: encoder.encode(t, "passage"),
+                             args.kind, _params(args.param), args.shard_size, args.dtype,
+                             batch_size=max(args.batch_size, 256), key=key,
+                             meta={"model": args.model, "max_length": args.max_length})
+    print(f"wrote {out} ({args.kind})")
+    return 0
+
+
+def add_search_parser(sub) -> None:
+    """``babelir search``: query a folder written by ``babelir index build``."""
+    p = sub.add_parser("search", help="search an index built by `babelir index build`")
+    p.add_argument("--index", required=True, help="folder written by `babelir index build`")
+    p.add_argument("--kind", choices=KINDS, help="which index of the folder (default: the "
+                                                  "only one, else exact)")
+    p.add_argument("--query", action="append", required=True, help="query text (repeatable)")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--model", help="default: the model the index was built with")
+    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device")
+    p.add_argument("--cache-dir")
+    p.set_defaults(handler=run_search_command)
+
+
+def run_search_command(args) -> int:
+    from babelir.retrieval.sharded import ShardedEmbeddings
+    from babelir.settings import cache_dir
+
+    folder = Path(args.index)
+    meta_path = folder / "corpus-index.json"
+    if not meta_path.is_file():
+        raise BabelirError(f"{folder} is not an index folder (no corpus-index.json)")
+    meta = json.loads(meta_path.read_text())
+    kinds = [k for k in KINDS if (folder / k / "index.json").is_file()]
+    kind = args.kind or (kinds[0] if len(kinds) == 1 else DEFAULT_KIND)
+    if kind not in kinds:
+        raise BabelirError(f"{folder} has no {kind} index (has: {', '.join(kinds) or 'none'})")
+    args.model = args.model or meta.get("model", "multilingual-e5-small")
+    args.max_length = args.max_length or meta.get("max_length", 256)
+    encoder = _encoder(args, cache_dir(args.cache_dir))
+    docids = ShardedEmbeddings(folder / "embeddings").docids
+    scores, ids = VectorIndex.load(folder / kind).search(encoder.encode(args.query, "query"),
+                                                         args.k)
+    for text, s_row, i_row in zip(args.query, scores, ids):
+        print(f"# {text}")
+        for rank, (s, i) in enumerate(zip(s_row, i_row), 1):
+            if i >= 0:
+                print(f"{rank}\t{docids[i]}\t{s:.4f}")
+    return 0

@@ -1,0 +1,209 @@
+"""Sharded, resumable on-disk embeddings of a corpus too large for memory.
+
+Layout of an output folder::
+
+    config.json               settings fixed at the start (shard size, dtype, key of the encoder)
+    shard-00000.docids.txt    one docid per line, in corpus order
+    shard-00000.npy           (n, dim) float32 or float16 embeddings of those passages
+    ...
+    manifest.json             written last: n, dim, dtype, the shards and their sizes
+
+Shard *i* holds passages ``[i·shard_size, (i+1)·shard_size)`` of the corpus stream. A shard is
+finished when its ``.npy`` exists: it is written atomically (temporary file + rename) after its
+docids, so a run killed at any point leaves only whole shards. Re-running the same command
+reads past the finished shards without encoding them (their docids are checked against the
+stream, so a changed corpus is refused) and continues with the first missing one.
+
+Memory is bounded by one shard (texts + embeddings) plus one encoder batch, whatever the
+corpus size. On read, shards are memory-mapped (``np.load(mmap_mode="r")``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from babelir.errors import BabelirError
+from babelir.io import atomic_path, write_json, write_npy
+
+EncodeFn = Callable[[list[str]], np.ndarray]
+FORMAT = "babelir-sharded-embeddings/1"
+
+
+def _shard_name(i: int) -> str:
+    return f"shard-{i:05d}"
+
+
+def _records(source: Iterable) -> Iterator[tuple[str, str]]:
+    """(docid, text) pairs from records, chunks of records, or (docid, text) tuples."""
+    from babelir.data.miracl import passage_text
+
+    for item in source:
+        items = item if isinstance(item, list) else [item]
+        for rec in items:
+            if isinstance(rec, dict):
+                yield rec["docid"], passage_text(rec)
+            else:
+                docid, text = rec
+                yield docid, text
+
+
+def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
+                  shard_size: int = 50_000, batch_size: int = 1_024, dtype: str = "float32",
+                  key: str = "", total: int | None = None, progress: bool = True,
+                  ) -> ShardedEmbeddings:
+    """Encode a corpus stream into ``out`` shard by shard; resume a previous partial run.
+
+    source: records ``{"docid", "text", "title"?}`` (or lists of them, as ``iter_corpus``
+        yields) or ``(docid, text)`` pairs; read once, in order.
+    encode: ``texts -> (len(texts), dim)`` array, called on at most ``batch_size`` texts,
+        e.g. ``lambda t: encoder.encode(t, "passage")``.
+    key: names the encoder/settings; a resumed run with another key, shard size or dtype
+        is refused rather than mixing embeddings.
+    """
+    out = Path(out)
+    if dtype not in ("float32", "float16"):
+        raise BabelirError(f"dtype must be float32 or float16, not {dtype!r}")
+    if shard_size < 1 or batch_size < 1:
+        raise BabelirError("shard_size and batch_size must be positive")
+    config = {"format": FORMAT, "shard_size": shard_size, "dtype": dtype, "key": key}
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / "config.json"
+    if config_path.is_file():
+        old = json.loads(config_path.read_text())
+        if old != config:
+            raise BabelirError(f"{out} holds embeddings made with other settings ({old}); "
+                               f"use another folder or delete it (wanted {config})")
+    else:
+        write_json(config_path, config)
+    if (out / "manifest.json").is_file():
+        return ShardedEmbeddings(out)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="passages", unit_scale=True, desc=f"encoding {out.parent.name}/{out.name}",
+                   smoothing=0.05)
+    shards: list[dict] = []
+    dim = None
+    n_done = n_encoded = 0
+    started = time.perf_counter()
+
+    def finish(index: int, docids: list[str], texts: list[str]) -> None:
+        nonlocal dim, n_encoded
+        name = _shard_name(index)
+        npy, ids_path = out / f"{name}.npy", out / f"{name}.docids.txt"
+        if npy.is_file():  # finished by an earlier run: check it is the same corpus slice
+            stored = ids_path.read_text(encoding="utf-8").split("\n")[:-1]
+            if stored != docids:
+                raise BabelirError(f"{ids_path} does not match the corpus being encoded: "
+                                   "the corpus changed; use another output folder")
+            arr = np.load(npy, mmap_mode="r")
+            dim = arr.shape[1]
+            del arr
+        else:
+            emb = None
+            for start in range(0, len(texts), batch_size):
+                part = np.asarray(encode(texts[start:start + batch_size]))
+                if part.ndim != 2 or part.shape[0] != len(texts[start:start + batch_size]):
+                    raise BabelirError(f"encode returned shape {part.shape} for "
+                                       f"{len(texts[start:start + batch_size])} texts")
+                if emb is None:
+                    emb = np.empty((len(texts), part.shape[1]), dtype=dtype)
+                emb[start:start + len(part)] = part
+                if bar is not None:
+                    bar.update(len(part))
+            dim = emb.shape[1]
+            with atomic_path(ids_path) as tmp:
+                tmp.write_text("".join(d + "\n" for d in docids), encoding="utf-8")
+            write_npy(npy, emb)  # last: its presence marks the shard finished
+            n_encoded += len(texts)
+        shards.append({"name": name, "n": len(docids)})
+
+    docids: list[str] = []
+    texts: list[str] = []
+    index = 0
+    finished = (out / f"{_shard_name(index)}.npy").is_file()
+    for docid, text in _records(source):
+        if "\n" in docid:
+            raise BabelirError(f"docid with a newline: {docid!r}")
+        if finished:  # a shard done by an earlier run: keep only its docids (to check them)
+            text = ""
+            if bar is not None:
+                bar.update(1)
+        docids.append(docid)
+        texts.append(text)
+        if len(docids) == shard_size:
+            finish(index, docids, texts)
+            n_done += len(docids)
+            index += 1
+            docids, texts = [], []
+            finished = (out / f"{_shard_name(index)}.npy").is_file()
+    if docids:
+        finish(index, docids, texts)
+        n_done += len(docids)
+    if bar is not None:
+        bar.close()
+    elapsed = time.perf_counter() - started
+    manifest = {"format": FORMAT, "n": n_done, "dim": dim, "dtype": dtype, "key": key,
+                "shard_size": shard_size, "shards": shards,
+                "encoded_this_run": n_encoded, "seconds_this_run": round(elapsed, 3)}
+    write_json(out / "manifest.json", manifest)
+    return ShardedEmbeddings(out)
+
+
+class ShardedEmbeddings:
+    """Read side: memory-mapped shards and their docids."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        path = self.folder / "manifest.json"
+        if not path.is_file():
+            raise BabelirError(f"{self.folder} has no manifest.json: the encoding did not "
+                               "finish (re-run it to resume)")
+        self.manifest = json.loads(path.read_text())
+        self.n = int(self.manifest["n"])
+        self.dim = self.manifest["dim"]
+        self._docids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def shard_names(self) -> list[str]:
+        return [s["name"] for s in self.manifest["shards"]]
+
+    def shard(self, i: int) -> np.ndarray:
+        return np.load(self.folder / f"{self.shard_names[i]}.npy", mmap_mode="r")
+
+    def iter_shards(self) -> Iterator[np.ndarray]:
+        for i in range(len(self.shard_names)):
+            yield self.shard(i)
+
+    def iter_chunks(self, rows: int = 65_536, dtype=np.float32) -> Iterator[np.ndarray]:
+        """Contiguous float32 blocks of at most ``rows`` vectors, in corpus order."""
+        for shard in self.iter_shards():
+            for start in range(0, len(shard), rows):
+                yield np.ascontiguousarray(shard[start:start + rows], dtype=dtype)
+
+    @property
+    def docids(self) -> list[str]:
+        if self._docids is None:
+            ids: list[str] = []
+            for name in self.shard_names:
+                ids.extend((self.folder / f"{name}.docids.txt").read_text(
+                    encoding="utf-8").split("\n")[:-1])
+            self._docids = ids
+        return self._docids
+
+    def to_array(self, dtype=np.float32) -> np.ndarray:
+        """All embeddings in one in-memory array (only for corpora that fit)."""
+        if self.n == 0:
+            return np.empty((0, self.dim or 0), dtype=dtype)
+        return np.concatenate([np.asarray(s, dtype=dtype) for s in self.iter_shards()])
