@@ -54,7 +54,7 @@ from pathlib import Path
 import yaml
 
 from babelir.errors import BabelirError, DataError
-from babelir.io import atomic_dir, atomic_path, git_commit, write_json
+from babelir.io import atomic_dir, atomic_path, git_commit, read_yaml_settings, write_json
 
 GRID = "grid"  # results/<experiment>/grid/<run>/ (not "runs": ignored by .gitignore)
 TRAINING_FILES = ("config.yaml", "run.json", "leakage.json", "history.json",
@@ -181,16 +181,7 @@ def _training_key(values: dict) -> str:
 def load_experiment(path: str | Path) -> Experiment:
     """Read and check an experiment YAML, and plan its runs (names, aliases, sweep)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise BabelirError(f"cannot read experiment {path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise BabelirError(f"experiment {path}: expected a mapping of settings")
-    unknown = sorted(set(raw) - set(TOP_KEYS))
-    if unknown:
-        raise BabelirError(f"experiment {path}: unknown setting(s) {', '.join(unknown)}; "
-                           f"known: {', '.join(TOP_KEYS)}")
+    raw = read_yaml_settings(path, TOP_KEYS, "experiment")
     name = raw.get("name") or path.stem
     train = _require_mapping(raw.get("train"), "train", path)
     pairs = _require_mapping(raw.get("pairs"), "pairs", path)

@@ -91,3 +91,22 @@ def git_commit() -> str | None:
                               check=True, cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def read_yaml_settings(path: str | os.PathLike, known, what: str) -> dict:
+    """A YAML mapping of settings; a clear error for an unreadable file or unknown keys."""
+    import yaml
+
+    from babelir.errors import BabelirError
+
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise BabelirError(f"cannot read {what} {path}: {exc}") from exc
+    if not isinstance(values, dict):
+        raise BabelirError(f"{what} {path}: expected a mapping of settings")
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise BabelirError(f"{what} {path}: unknown setting(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(known)}")
+    return values

@@ -6,9 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from babelir.errors import BabelirError
+from babelir.io import read_yaml_settings
 
 
 @dataclass
@@ -71,17 +70,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 def load_config(path: str | Path | None, overrides: dict) -> TrainConfig:
     """The YAML file's values, then the CLI's (``None`` = not given), validated."""
-    values: dict = {}
-    if path is not None:
-        try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BabelirError(f"cannot read config {path}: {exc}") from exc
-        if not isinstance(values, dict):
-            raise BabelirError(f"config {path}: expected a mapping of settings")
-        unknown = sorted(set(values) - set(FIELDS))
-        if unknown:
-            raise BabelirError(f"config {path}: unknown setting(s) {', '.join(unknown)}")
+    values = read_yaml_settings(path, FIELDS, "config") if path is not None else {}
     values.update({k: v for k, v in overrides.items() if v is not None and k in FIELDS})
     config = TrainConfig(**values)
     config.validate()
