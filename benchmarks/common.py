@@ -19,10 +19,12 @@ from babelir.settings import cache_dir, data_dir
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_scores(model: str, benchmark: str = "xquad-r", languages=None, max_articles=None):
+def load_scores(model: str, benchmark: str = "xquad-r", languages=None, max_articles=None,
+                candidate_mode: str = "sentence", max_length: int | None = 128):
     """The benchmark and its score matrices (dense embeddings come from the cache when warm)."""
     config = EvalConfig(model=model, benchmark=benchmark, languages=languages,
-                        max_articles=max_articles)
+                        max_articles=max_articles, candidate_mode=candidate_mode,
+                        max_length=max_length or 128)
     bench = load_benchmark(get_benchmark(benchmark), data_dir(), cache_dir(), languages,
                            max_articles)
     if model == "bm25":

@@ -50,7 +50,9 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a run folder written by `babelir eval`")
     args = parser.parse_args()
     summary = json.loads((args.run / "summary.json").read_text())
-    bench, scores = load_scores(summary["model"], summary["benchmark"])
+    bench, scores = load_scores(summary["model"], summary["benchmark"],
+                                candidate_mode=summary["candidate_mode"],
+                                max_length=summary["max_length"])
     oracle = sklearn_macro(bench, scores)
     diffs = {k: abs(summary[k] - v) for k, v in oracle.items()}
     save(f"verify_{args.run.name}", {
