@@ -6,6 +6,11 @@ size on disk, queries/s and recall@10 against exact search. Then the peak RSS of
 4x that), in fresh processes: bounded memory means the two peaks are about equal.
 
     python benchmarks/bench_index.py                 # N = 1,000,000 x 384 (needs ~4 GB RAM)
+    # the kept run (2 CPU cores: HNSW efConstruction 40 and 1,024 IVF lists keep the builds
+    # to minutes; efConstruction 200 would take hours on random 384-d vectors):
+    python benchmarks/bench_index.py --ef-construction 40 --nlist 1024 --text-n 25000
+    python benchmarks/bench_index.py --n 10000 --kinds exact --encoder model --text-n 1000 \
+        --name index-encode-model                   # encoding memory with the real model
     python benchmarks/bench_index.py --n 20000       # a quick run
     python benchmarks/bench_index.py --encoder model --text-n 2000   # the real model
 

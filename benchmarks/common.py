@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,7 +45,11 @@ def machine() -> dict:
 def save(name: str, payload: dict) -> Path:
     """Write a benchmark's raw result under results/benchmarks/<name>.json with provenance."""
     path = ROOT / "results" / "benchmarks" / f"{name}.json"
-    write_json(path, {**payload, "machine": machine(), "git_commit": git_commit(),
+    command = " ".join([Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()
+                        if Path(sys.argv[0]).resolve().is_relative_to(ROOT) else sys.argv[0],
+                        *sys.argv[1:]])
+    write_json(path, {**payload, "command": command, "machine": machine(),
+                      "git_commit": git_commit(),
                       "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     print(json.dumps(payload, indent=2))
     print(f"wrote {path}")

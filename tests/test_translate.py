@@ -233,6 +233,34 @@ def test_build_pairs_reads_the_output(squad, tmp_path):
     summary = build_pairs([f"jsonl:{out / 'mt.jsonl'}"], tmp_path, tmp_path / "pairs.parquet")
     assert summary["rows"] == 12 and summary["examples"] == 4
     assert summary["pairs"]["en-es"] == 4 and summary["pairs"]["ca-es"] == 4
+    # the output folder itself is a source too (its manifest names the combined file)
+    again = build_pairs([str(out)], tmp_path, tmp_path / "pairs2.parquet")
+    assert {k: again[k] for k in ("rows", "examples", "pairs")} == \
+        {k: summary[k] for k in ("rows", "examples", "pairs")}
+    (out / "manifest.json").unlink()
+    with pytest.raises(BabelirError, match="no manifest.json"):
+        build_pairs([str(out)], tmp_path, tmp_path / "pairs3.parquet")
+    assert not (tmp_path / "pairs3.parquet").exists()
+
+
+def test_manifest_paths_are_portable(tmp_path, monkeypatch):
+    from babelir.io import sha256_of
+
+    data = tmp_path / "data"
+    data.mkdir()
+    source = write_squad(data / "toy.json")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cache = tmp_path / "home" / ".cache" / "t.sqlite"
+    cache.parent.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    manifest = translate_source("toy.json", ["es"], FakeEngine(), "out",
+                                data_dir=data, cache=cache, progress=False)
+    assert manifest["source_file"] == "$BABELIR_DATA/toy.json"
+    assert manifest["source_sha256"] == sha256_of(source)
+    assert manifest["cache"] == "~/.cache/t.sqlite"
+    assert manifest["build_pairs_source"] == "out"
+    written = (tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")
+    assert str(tmp_path) not in written
 
 
 # ---------------------------------------------------------------------------- Hugging Face

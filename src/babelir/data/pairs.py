@@ -55,6 +55,9 @@ Sources (``build_pairs(sources=[...])``; see ``SOURCE_HELP``):
     non-empty answer get the positive mode; blanked answers give the paragraph. Uses the
     paragraphs' ``sentence_breaks`` where present, else ``split_sentences``. Article = the
     title, else the paragraph.
+``<folder>`` (a ``babelir translate --out`` folder)
+    Its ``manifest.json`` names the combined JSONL (source language + every translation),
+    read as ``jsonl:<folder>/<combined file>`` (dataset ``jsonl-<folder name>``).
 ``jsonl:<path>``
     A user JSON-lines file (dataset ``jsonl-<file stem>``), one row per line:
     ``{"id", "lang", "question", "passage"}`` (question or passage may be null, not both),
@@ -117,7 +120,7 @@ LEAKS = {
 
 SOURCE_HELP = (
     "mlqa-test | tydiqa-goldp[:dev|:train|:dev+train] | xquad-r | xnli[:dev|:test|:dev+test] | "
-    "squad:<lang>:<path> | jsonl:<path>"
+    "squad:<lang>:<path> | jsonl:<path> | <folder written by babelir translate>"
 )
 
 _MLQA_FILE = re.compile(r"^test-context-([a-z]{2})-question-([a-z]{2})\.json$")
@@ -491,6 +494,23 @@ def _resolve_user_path(text: str, data_dir: Path | None) -> Path:
     return path
 
 
+def load_translation_folder(folder: Path) -> list[dict]:
+    """Rows of a ``babelir translate`` output folder: its manifest's combined JSONL."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise BabelirError(f"{folder} is a folder but has no manifest.json: give a folder "
+                           "written by `babelir translate`, or jsonl:<file>")
+    try:
+        combined = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]["combined"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BabelirError(f"{manifest_path}: not a babelir translate manifest "
+                           f"(files.combined missing or unreadable: {exc})") from exc
+    path = folder / combined
+    if not path.is_file():
+        raise BabelirError(f"{manifest_path} names {combined}, which is not in {folder}")
+    return load_jsonl(path)
+
+
 def load_source(spec: str, data_dir: Path, positive: str = "paragraph") -> list[dict]:
     """Rows of one source given as a spec string (see ``SOURCE_HELP``)."""
     name, _, variant = spec.partition(":")
@@ -509,6 +529,9 @@ def load_source(spec: str, data_dir: Path, positive: str = "paragraph") -> list[
         return load_squad_file(_resolve_user_path(file, data_dir), lang, positive)
     if name == "jsonl" and variant:
         return load_jsonl(_resolve_user_path(variant, data_dir))
+    folder = _resolve_user_path(spec, data_dir)
+    if folder.is_dir():
+        return load_translation_folder(folder)
     raise BabelirError(f"unknown source {spec!r}; valid: {SOURCE_HELP}")
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from babelir.data.splitting import split_sentences
 from babelir.errors import BabelirError, DataError
-from babelir.io import atomic_path, write_json
+from babelir.io import atomic_path, sha256_of, write_json
 from babelir.translate.cache import TranslationCache
 from babelir.translate.engines import TranslationEngine, normalize
 
@@ -281,6 +281,19 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
         fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
+def portable_path(path: str | Path, data_dir: str | Path | None) -> str:
+    """``path`` as a manifest keeps it: relative to the data folder (``$BABELIR_DATA/...``)
+    or to the home folder (``~/...``) when it is inside one, so manifests can be committed
+    and compared across machines; a relative path stays as given."""
+    if not Path(path).is_absolute():
+        return Path(path).as_posix()
+    path = Path(path).resolve()
+    for root, name in ((data_dir, "$BABELIR_DATA"), (Path.home(), "~")):
+        if root is not None and path.is_relative_to(Path(root).resolve()):
+            return f"{name}/{path.relative_to(Path(root).resolve()).as_posix()}"
+    return str(path)
+
+
 def translate_source(source: str, targets: Sequence[str], engine: TranslationEngine,
                      out_dir: str | Path, data_dir: str | Path | None = None,
                      source_lang: str | None = None, limit: int | None = None,
@@ -380,7 +393,8 @@ def translate_source(source: str, targets: Sequence[str], engine: TranslationEng
     _write_jsonl(combined, all_rows)
     _write_jsonl(out_dir / "failures.jsonl", failures)
     manifest = {
-        "source": source, "source_file": where, "source_lang": src, "targets": targets,
+        "source": source, "source_file": portable_path(where, data_dir),
+        "source_sha256": sha256_of(where), "source_lang": src, "targets": targets,
         "engine": engine.describe(), "positive": positive, "limit": limit,
         "examples": len(examples),
         "examples_with_gold_sentence": sum(1 for ex in examples if len(ex.gold) == 1),
@@ -392,9 +406,9 @@ def translate_source(source: str, targets: Sequence[str], engine: TranslationEng
         "failures": len(failures),
         "files": {"combined": combined.name, "per_language": [f"{src}.jsonl"] +
                   [f"{t}.jsonl" for t in targets], "failures": "failures.jsonl"},
-        "build_pairs_source": f"jsonl:{combined}",
+        "build_pairs_source": portable_path(out_dir, None),
         "seconds": round(time.perf_counter() - t0, 2),
-        "cache": str(cache.path),
+        "cache": portable_path(cache.path, None),
     }
     write_json(out_dir / "manifest.json", manifest)
     return manifest
