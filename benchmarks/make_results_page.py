@@ -153,11 +153,7 @@ def benchmark_section() -> list[str]:
     return out
 
 
-def index_section() -> list[str]:
-    path = RESULTS / "benchmarks" / "index.json"
-    if not path.exists():
-        return []
-    b = _load(path)
+def _index_table(b: dict) -> list[str]:
     rows = []
     for r in b["indexes"]:
         params = ", ".join(f"{k} {v}" for k, v in r["params"].items() if v is not None)
@@ -165,30 +161,51 @@ def index_section() -> list[str]:
                      f"{r['index_file_mb']:.0f}", f"{r['queries_per_s']:,.0f}",
                      f"{r['restricted_10pct_queries_per_s']:,.0f}",
                      f"{r['recall@10_vs_exact']:.3f}"])
-    out = [f"## Vector indexes at {b['n']:,} vectors",
-           f"{b['n']:,} random unit vectors of width {b['dim']} (the model's), {b['n_queries']:,} "
-           f"random queries, k = {b['k']}, faiss {b['faiss']} on {b['faiss_threads']} threads "
-           f"({b['machine']['cpu']}); `{b['command']}`. {b['note']}.",
+    vectors = b.get("vectors", "random")
+    if vectors == "clustered":
+        vectors = f"clustered ({b['centers']:,} centres, spread {b['spread']:g})"
+    out = [f"### {vectors.capitalize()} vectors",
+           f"{b['n']:,} unit vectors of width {b['dim']} (the model's), {b['n_queries']:,} "
+           f"queries from the same distribution, k = {b['k']}, faiss {b['faiss']} on "
+           f"{b['faiss_threads']} threads ({b['machine']['cpu']}); `{b['command']}`. "
+           f"{b['note'][0].upper()}{b['note'][1:]}.",
            markdown_table(["index", "parameters", "build s", "RAM growth MB", "file MB",
                            "queries/s", "queries/s, 10 % allowed", "recall@10 vs exact"], rows)]
     for r in b["indexes"]:
         if r.get("sweep"):
             knob = next(k for k in r["sweep"][0] if k not in ("recall@10_vs_exact",
                                                               "queries_per_s"))
-            out += [f"{r['kind']}: search-time `{knob}` against recall and speed",
+            out += [f"{r['kind']}: the search-time `{knob}` against recall and speed",
                     markdown_table([knob, "recall@10", "queries/s"],
                                    [[str(p[knob]), f"{p['recall@10_vs_exact']:.3f}",
                                      f"{p['queries_per_s']:,.0f}"] for p in r["sweep"]])]
-    encodings = [(b, "generated vectors (hash-seeded), the sharding pipeline alone")]
+    return out
+
+
+def index_section() -> list[str]:
+    runs = [_load(RESULTS / "benchmarks" / name)
+            for name in ("index.json", "index-clustered.json")
+            if (RESULTS / "benchmarks" / name).exists()]
+    if not runs:
+        return []
+    out = [f"## Vector indexes at {runs[0]['n']:,} vectors (`benchmarks/bench_index.py`)",
+           "Queries/s with \"10 % allowed\": search restricted to every tenth id (a faiss ID "
+           "selector, as babelir restricts a pooled index to one language)."]
+    for run in runs:
+        out += _index_table(run)
+    encodings = [(run, "generated vectors (hash-seeded): the sharding pipeline alone")
+                 for run in runs if run["encoding"]]
     model = RESULTS / "benchmarks" / "index-encode-model.json"
     if model.exists():
         encodings.append((_load(model), "the bundled multilingual-e5-small"))
-    rows = [[f"{e['corpus_passages']:,}", what, f"{e['passages_per_s']:,.0f}",
+    rows = [[f"{e['corpus_passages']:,}", what, f"{e['passages_per_s']:,.1f}",
              f"{e['peak_rss_mb']:,.0f}", f"{e['peak_minus_imports_mb']:,.1f}"]
             for run, what in encodings for e in run["encoding"]]
     if rows:
-        out += ["Sharded encoding of a generated MIRACL-format corpus (float16 shards of 10,000, "
-                "each size in a fresh process): peak memory does not grow with the corpus.",
+        out += ["### Sharded encoding",
+                "A generated MIRACL-format corpus (jsonl.gz, 20–120 words per passage) encoded "
+                "to float16 shards of 10,000, each size in a fresh process: peak memory does "
+                "not grow with the corpus.",
                 markdown_table(["passages", "encoder", "passages/s", "peak RSS MB",
                                 "peak − after imports MB"], rows)]
     return out

@@ -132,6 +132,22 @@ def test_committed_config_plans_eleven_trainings(monkeypatch):
     assert values[0]["freeze_embeddings"] and values[0]["max_length"] == 128
 
 
+def test_mt_config_differs_from_the_grid_only_in_its_pairs(monkeypatch):
+    """benchmarks/compare_mt.py compares xquadr-mt's run with the grid's hybrid-s0: the two
+    must be the same training on other pairs."""
+    from babelir.experiment import training_identity
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    grid = load_experiment("configs/experiments/xquadr-hybrid.yaml").runs["hybrid-s0"]
+    mt = load_experiment("configs/experiments/xquadr-mt.yaml")
+    assert list(mt.runs) == ["hybrid-mt-s0"]
+    assert training_identity(mt.runs["hybrid-mt-s0"].train_values) == \
+        training_identity(grid.train_values)
+    assert mt.runs["hybrid-mt-s0"].train_values["pairs"] != grid.train_values["pairs"]
+    grid_sources = load_experiment("configs/experiments/xquadr-hybrid.yaml").pairs["sources"]
+    assert mt.pairs["sources"][:len(grid_sources)] == grid_sources
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread: on a busy 2-core machine, two threads mostly wait for each other."""

@@ -331,7 +331,11 @@ class Report:
                           f"seeds): significantly better in {better}, worse in {worse}, no "
                           f"significant difference in {len(tests) - better - worse} of "
                           f"{len(tests)} settings. " + "; ".join(parts) + "."]
-        if not any_test:
+        if not any_test and not self.comparisons():
+            lines += ["", ("This experiment compares no systems with each other (no "
+                      "`comparisons:` in its config, and no hybrid system beside an X-X-mono "
+                      "or X-Y one).")]
+        elif not any_test:
             lines += ["", ("No comparison can be made yet (the systems compared have no "
                       "evaluated run).")]
         return lines
