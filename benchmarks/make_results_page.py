@@ -224,7 +224,8 @@ def translation_section() -> list[str]:
     out = ["## Machine translation (Apertium)",
            f"`{m['source']}`: {m['examples']:,} QA examples, {m['texts']:,} distinct texts "
            f"(questions and context sentences); engine {m['engine']['name']} "
-           f"{m['engine']['version']}; [manifest](xquadr-mt/translation/manifest.json). Measured on "
+           f"{m['engine']['version']}; [manifest](xquadr-mt/translation/manifest.json). "
+           "Measured on "
            "this project's 2-core machine, from an empty translation cache, while a training "
            "run shared the cores.",
            markdown_table(["direction", "pair", "texts", "translated", "sentences/s",

@@ -264,6 +264,18 @@ def test_experiment_end_to_end(tiny_model, data_dir, tmp_path, monkeypatch, one_
             "xquad-r/heatmap-hybrid.png", "training_loss.png"} <= set(first)
     text = report.read_text(encoding="utf-8")
     assert " ± " in text and "Hybrid (α = 0.5) vs X-X-mono" in text
+    # 2 seeds a side: the seed-level Welch test is there, on the per-seed table values
+    assert "Across seeds (Welch's t-test over per-seed values): Mo mAP p" in text
+    from scipy.stats import ttest_ind
+
+    mono = {run: json.loads((results / "grid" / run / "eval" / "xquad-r" / "summary.json")
+                            .read_text())["mono.map"]
+            for run in ("hybrid-s0", "hybrid-s1", "xx-mono-s0", "xx-mono-s1")}
+    welch = ttest_ind([mono["hybrid-s0"], mono["hybrid-s1"]],
+                      [mono["xx-mono-s0"], mono["xx-mono-s1"]], equal_var=False).pvalue
+    if not np.isnan(welch):
+        expected = "< 0.0001" if welch < 0.0001 else f"= {welch:.4f}"
+        assert f"Mo mAP p {expected}, seed ranges" in text
     assert "not significant at 0.05" in text or "significant at 0.05:" in text
     assert "`sweep-a1-s0` is run `xx-mono-s0`" in text
     paper = PAPER["table1"][("XLM-R", "hybrid")]["xquad-r"]

@@ -181,3 +181,47 @@ def test_sharded_with_tiny_model(tmp_path):
                         shard_size=16, batch_size=8, progress=False)
     direct = encoder.encode([f"T Habari ya leo namba {i}" for i in range(40)], "passage")
     np.testing.assert_allclose(emb.to_array(), direct, atol=1e-5)
+
+
+def test_sharded_two_processes_equal_one(tmp_path, monkeypatch):
+    """Ranks 0 and 1 of 2 (concurrent, synchronised only through the shard files) encode
+    disjoint shards and return the same embeddings as one process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from babelir.retrieval.sharded import process_rank
+
+    n = 1_050
+    single = encode_corpus(_corpus(n), tmp_path / "one", _fake_encode, shard_size=200,
+                           batch_size=64, progress=False)
+    encoded = {0: [], 1: []}
+
+    def run(rank):
+        def enc(texts):
+            encoded[rank].extend(texts)
+            return _fake_encode(texts)
+        return encode_corpus(_corpus(n), tmp_path / "two", enc, shard_size=200, batch_size=64,
+                             progress=False, rank=rank, world_size=2, poll_seconds=0.05,
+                             wait_timeout=60)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(run, [1, 0]))  # rank 1 first: it must wait for rank 0
+    shards = {0: {0, 2, 4}, 1: {1, 3, 5}}
+    for rank, texts in encoded.items():
+        numbers = {int(t.split()[-1]) // 200 for t in texts}
+        assert numbers == shards[rank] and len(texts) == len(set(texts))
+    assert len(encoded[0]) + len(encoded[1]) == n
+    for emb in results:
+        assert emb.docids == single.docids
+        np.testing.assert_array_equal(np.concatenate(list(emb.iter_shards())),
+                                      np.concatenate(list(single.iter_shards())))
+    assert results[0].manifest["processes"] == 2
+
+    # a rank whose partner never comes: a clear error, not a hang
+    with pytest.raises(BabelirError, match="did another process fail"):
+        encode_corpus(_corpus(n), tmp_path / "alone", _fake_encode, shard_size=200,
+                      progress=False, rank=0, world_size=2, poll_seconds=0.05, wait_timeout=0.5)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert process_rank() == (1, 4)
+    with pytest.raises(BabelirError, match="not in"):
+        encode_corpus(_corpus(3), tmp_path / "bad", _fake_encode, rank=4, world_size=4)

@@ -152,3 +152,37 @@ def test_cli_bm25_eval_and_dense_index_search(data_dir, tmp_path, capsys):
                  "-k", "3"]) == 0
     printed = capsys.readouterr().out
     assert printed.count("#") >= 3  # three MIRACL docids (article#passage) listed
+
+
+def test_online_corpus_download_path(tmp_path, monkeypatch):
+    """Without --corpus, --online fetches miracl/miracl-corpus through huggingface_hub; with
+    no network (offline mode here) that is a clear error naming the dataset, and without
+    --online the message says what to give."""
+    import huggingface_hub.constants
+
+    from babelir.data.miracl import HF_CORPUS_DATASET, download_corpus
+    from babelir.evaluation.miracl import corpus_for
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(DataError, match="could not download the sw passages.*miracl-corpus"):
+        corpus_for(None, "sw", online=True, cache_root=tmp_path)
+    with pytest.raises(DataError, match="--corpus .* or --online"):
+        corpus_for(None, "sw", online=False, cache_root=tmp_path)
+    with pytest.raises(DataError, match="unknown MIRACL language"):
+        download_corpus("xx", tmp_path)
+    # a snapshot already in the cache (as a download leaves it) is used offline
+    calls = {}
+
+    def fake_snapshot(repo_id, repo_type, allow_patterns, cache_dir):
+        calls.update(repo_id=repo_id, repo_type=repo_type, patterns=allow_patterns)
+        folder = tmp_path / "snap" / "miracl-corpus-v1.0-sw"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "docs-0.jsonl.gz").write_bytes(gzip.compress(b'{"docid": "1#0", "title": '
+                                                               b'"t", "text": "x"}\n'))
+        return str(tmp_path / "snap")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot)
+    path = corpus_for(None, "sw", online=True, cache_root=tmp_path)
+    assert calls == {"repo_id": HF_CORPUS_DATASET, "repo_type": "dataset",
+                     "patterns": ["miracl-corpus-v1.0-sw/*"]}
+    assert [r["docid"] for chunk in iter_corpus(path) for r in chunk] == ["1#0"]

@@ -29,7 +29,8 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--model", default="multilingual-e5-small",
                    help="'bm25', 'multilingual-e5-small' (bundled), a HF id or a local folder")
     p.add_argument("--benchmark", default="xquad-r", type=_benchmark,
-                   help=f"{', '.join(BENCHMARKS)}, or miracl[:sw,te,...] (needs --corpus)")
+                   help=f"{', '.join(BENCHMARKS)}, or miracl[:sw,te,...] (needs --corpus, "
+                        "or --online)")
     p.add_argument("--corpus", help="MIRACL passages, JSONL[.gz] {docid,title,text}: '{lang}' in "
                    "the path is replaced, or a folder holding <lang>.jsonl.gz")
     p.add_argument("--index", choices=("exact", "hnsw", "ivfpq"), default="exact",

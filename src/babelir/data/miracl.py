@@ -37,6 +37,31 @@ HF_DATASET = "miracl/miracl"  # topics and qrels under miracl-v1.0-<lang>/{topic
 HF_CORPUS_DATASET = "miracl/miracl-corpus"  # passages under miracl-corpus-v1.0-<lang>/*.jsonl.gz
 
 
+def download_corpus(lang: str, cache_root: Path) -> Path:
+    """The passages of one language from the Hugging Face dataset ``miracl/miracl-corpus``
+    (``miracl-corpus-v1.0-<lang>/*.jsonl.gz``, downloaded once into ``<cache>/hf``); needs
+    the network (``--online``)."""
+    if lang not in LANGUAGES:
+        raise DataError(f"unknown MIRACL language {lang!r}; known: {', '.join(LANGUAGES)}",
+                        HF_CORPUS_DATASET)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    folder = f"miracl-corpus-v1.0-{lang}"
+    try:
+        root = snapshot_download(HF_CORPUS_DATASET, repo_type="dataset",
+                                 allow_patterns=[f"{folder}/*"], cache_dir=cache_root / "hf")
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        raise DataError(f"could not download the {lang} passages of the HF dataset "
+                        f"{HF_CORPUS_DATASET} ({type(exc).__name__}: {exc}); without the "
+                        "network, give --corpus (miracl-corpus JSONL files)",
+                        HF_CORPUS_DATASET) from exc
+    path = Path(root) / folder
+    if not path.is_dir() or not any(path.glob("*.jsonl*")):
+        raise DataError(f"the HF dataset {HF_CORPUS_DATASET} has no {folder}/*.jsonl.gz", path)
+    return path
+
+
 def topics_file(data: Path, lang: str) -> Path:
     return Path(data) / "miracl" / f"topics.miracl-v1.0-{lang}-dev.tsv"
 

@@ -125,13 +125,23 @@ def parse_benchmark(value: str) -> list[str]:
     return chosen
 
 
-def corpus_for(template: str, lang: str):
+def corpus_for(template: str | None, lang: str, online: bool = False,
+               cache_root=None):
     """The corpus of one language: ``--corpus`` with ``{lang}`` replaced, or a folder holding
-    ``<lang>.jsonl[.gz]`` / ``miracl-corpus-v1.0-<lang>/``."""
+    ``<lang>.jsonl[.gz]`` / ``miracl-corpus-v1.0-<lang>/``; without ``--corpus`` and with
+    ``--online``, the HF dataset ``miracl/miracl-corpus`` (downloaded once to the cache)."""
     from pathlib import Path
 
     from babelir.errors import DataError
 
+    if template is None:
+        if not online:
+            raise DataError("MIRACL needs --corpus (passages in miracl-corpus JSONL format) "
+                            "or --online (download them from the HF dataset "
+                            "miracl/miracl-corpus)", "miracl")
+        from babelir.data.miracl import download_corpus
+
+        return download_corpus(lang, Path(cache_root))
     if "{lang}" in template:
         path = Path(template.replace("{lang}", lang))
     else:
@@ -155,12 +165,14 @@ def run_miracl_eval(args) -> dict:
     from babelir.data.miracl import load_language
     from babelir.errors import BabelirError
     from babelir.io import atomic_dir, write_json
-    from babelir.retrieval.index import Bm25Index, VectorIndex, build_corpus_index
-    from babelir.retrieval.sharded import ShardedEmbeddings
+    from babelir.retrieval.index import (Bm25Index, VectorIndex, build_corpus_index,
+                                         process_device)
+    from babelir.retrieval.sharded import ShardedEmbeddings, process_rank
     from babelir.settings import cache_dir, data_dir
 
-    if not getattr(args, "corpus", None):
-        raise BabelirError("MIRACL needs --corpus (passages in miracl-corpus JSONL format)")
+    if not getattr(args, "corpus", None) and not getattr(args, "online", False):
+        raise BabelirError("MIRACL needs --corpus (passages in miracl-corpus JSONL format) or "
+                           "--online (download them from the HF dataset miracl/miracl-corpus)")
     data = data_dir(args.data_dir)
     if data is None:
         raise BabelirError("no data folder: set --data-dir or $BABELIR_DATA")
@@ -176,12 +188,13 @@ def run_miracl_eval(args) -> dict:
         encoder = DenseEncoder(resolve_model(args.model, cache, args.query_prefix,
                                              args.passage_prefix),
                                max_length=args.max_length, batch_size=args.batch_size,
-                               device=args.device)
+                               device=args.device or process_device())
     runs, qrels, timing = {}, {}, {}
     for lang in languages:
         started = time.perf_counter()
         m = load_language(data, lang)
-        corpus = corpus_for(args.corpus, lang)
+        corpus = corpus_for(getattr(args, "corpus", None), lang,
+                            getattr(args, "online", False), cache)
         qids = list(m.topics)
         texts = [m.topics[q] for q in qids]
         if encoder is None:
@@ -206,12 +219,16 @@ def run_miracl_eval(args) -> dict:
                                dtype=getattr(args, "embeddings_dtype", "float16"),
                                batch_size=max(args.batch_size, 256), key=key,
                                meta={"model": args.model, "max_length": args.max_length})
+            if process_rank()[0] != 0:  # under torchrun: this process helped encode; rank 0
+                continue                # builds the index, retrieves and scores
             queries = encoder.encode(texts, "query")
             scores, ids = VectorIndex.load(folder / kind).search(queries, depth)
             docids = ShardedEmbeddings(folder / "embeddings").docids
         runs[lang] = run_from_search(qids, scores, ids, docids)
         qrels[lang] = m.qrels
         timing[lang] = round(time.perf_counter() - started, 2)
+    if process_rank()[0] != 0:
+        return {}
     result = evaluate_miracl(runs, qrels)
     table = format_table(result)
     print(table)

@@ -274,6 +274,26 @@ class Report:
         self._tests[benchmark] = out
         return out
 
+    def seed_tests(self, benchmark: str) -> list[dict]:
+        """Per comparison and setting, when both systems have >= 2 evaluated seeds: the
+        per-seed table values, their difference of means and Welch's t-test over seeds (the
+        query-level test above treats each system's seed average as one model)."""
+        from scipy.stats import ttest_ind
+
+        out = []
+        for a, b in self.comparisons():
+            for setting in SETTINGS:
+                va = self.summary_values(a, benchmark, setting)
+                vb = self.summary_values(b, benchmark, setting)
+                if len(va) < 2 or len(vb) < 2:
+                    continue
+                p = float(ttest_ind(va, vb, equal_var=False).pvalue)
+                out.append({"a": a, "b": b, "setting": setting, "values_a": va,
+                            "values_b": vb, "difference": float(np.mean(va) - np.mean(vb)),
+                            "p_value": p if not math.isnan(p) else 1.0,
+                            "overlap": max(min(va), min(vb)) <= min(max(va), max(vb))})
+        return out
+
     @staticmethod
     def verdict(test: dict) -> str:
         if test["p_value"] >= ALPHA:
@@ -326,11 +346,20 @@ class Report:
                              self.verdict(t))
                 worse = sum(1 for t in tests if t["p_value"] < ALPHA and "worse" in
                             self.verdict(t))
+                seeds = [t for t in self.seed_tests(benchmark)
+                         if t["a"]["name"] == a["name"] and t["b"]["name"] == b["name"]]
+                across = (" Across seeds (Welch's t-test over per-seed values): " + "; ".join(
+                    f"{SETTING_LABELS[t['setting']]} p {'= ' if t['p_value'] >= 0.0001 else ''}"
+                    f"{p_text(t['p_value'])}, seed ranges "
+                    f"{'overlap' if t['overlap'] else 'do not overlap'}" for t in seeds) + "."
+                    if seeds else " Seed-to-seed variation not yet measured (fewer than 2 "
+                    "seeds on a side).")
                 lines += ["", f"- **{BENCH_NAMES.get(benchmark, benchmark)}, {a['label']} vs "
                           f"{b['label']}** ({tests[0]['seeds_a']} vs {tests[0]['seeds_b']} "
                           f"seeds): significantly better in {better}, worse in {worse}, no "
                           f"significant difference in {len(tests) - better - worse} of "
-                          f"{len(tests)} settings. " + "; ".join(parts) + "."]
+                          f"{len(tests)} settings over queries. " + "; ".join(parts) + "."
+                          + across]
         if not any_test and not self.comparisons():
             lines += ["", ("This experiment compares no systems with each other (no "
                       "`comparisons:` in its config, and no hybrid system beside an X-X-mono "
@@ -576,7 +605,34 @@ class Report:
                                       "difference", "95% CI", "d_z", "p", "p (Holm)",
                                       "verdict"], rows),
                   "", f"{n:,} paired queries per test."]
-        return lines
+        return lines + self.seed_significance(benchmark)
+
+    def seed_significance(self, benchmark: str) -> list[str]:
+        tests = self.seed_tests(benchmark)
+        if not tests:
+            return ["", ("**Across seeds**: not available until both systems of a comparison "
+                         "have at least 2 evaluated seeds; until then the tests above say "
+                         "whether these particular models differ, not whether the strategies "
+                         "do.")]
+        rows = []
+        for t in tests:
+            digits = 1 if t["setting"] in LOWER_IS_BETTER else 4
+            rows.append([f"{t['a']['label']} vs {t['b']['label']}",
+                         SETTING_LABELS[t["setting"]],
+                         f"{pm(t['values_a'], digits)} (n = {len(t['values_a'])})",
+                         f"{pm(t['values_b'], digits)} (n = {len(t['values_b'])})",
+                         signed(t["difference"], digits), p_text(t["p_value"]),
+                         "yes" if t["overlap"] else "no"])
+        return ["", ("**Across seeds.** The query-level test treats each system's seed "
+                     "average as one model, so it does not see seed-to-seed variation. Here "
+                     "each seed's table value is one observation: mean ± sample std, the "
+                     "difference of means, Welch's two-sided t-test (scipy) and whether the "
+                     "two systems' ranges of seed values overlap. With 3 seeds a side this "
+                     "test has little power; a difference that is significant over queries "
+                     "but whose seed ranges overlap is not established as a difference "
+                     "between strategies."), "",
+                markdown_table(["comparison", "setting", "first (seeds)", "second (seeds)",
+                                "difference", "Welch p", "ranges overlap"], rows)]
 
     def sweep(self, benchmark: str) -> list[str]:
         sweep = self.manifest.get("sweep")

@@ -328,7 +328,7 @@ def build_corpus_index(corpus, out: str | os.PathLike, encode, kind: str = DEFAU
     embeddings' manifest, in row-id order."""
     from babelir.data.miracl import iter_corpus
     from babelir.io import write_json
-    from babelir.retrieval.sharded import ShardedEmbeddings, encode_corpus
+    from babelir.retrieval.sharded import ShardedEmbeddings, encode_corpus, process_rank
 
     out = Path(out)
     emb_dir = out / "embeddings"
@@ -338,6 +338,8 @@ def build_corpus_index(corpus, out: str | os.PathLike, encode, kind: str = DEFAU
         emb = encode_corpus(iter_corpus(corpus, chunk_size=min(shard_size, 10_000)), emb_dir,
                             encode, shard_size=shard_size, batch_size=batch_size, dtype=dtype,
                             key=key, progress=progress)
+    if process_rank()[0] != 0:  # several processes encoded; rank 0 builds the index
+        return out
     if not (out / kind / "index.json").is_file():
         VectorIndex.build(emb, kind, **(params or {})).save(out / kind)
     write_json(out / "corpus-index.json", {"corpus": str(corpus), "key": key, "n": len(emb),
@@ -362,7 +364,17 @@ def _encoder(args, cache_root):
     choice = resolve_model(args.model, cache_root, getattr(args, "query_prefix", None),
                            getattr(args, "passage_prefix", None))
     return DenseEncoder(choice, max_length=args.max_length, batch_size=args.batch_size,
-                        device=args.device)
+                        device=args.device or process_device())
+
+
+def process_device() -> str | None:
+    """``cuda:<LOCAL_RANK>`` when a launcher started several processes on a GPU machine (one
+    GPU each), else None (the encoder's default)."""
+    import torch
+
+    if "LOCAL_RANK" in os.environ and torch.cuda.is_available():
+        return f"cuda:{int(os.environ['LOCAL_RANK']) % torch.cuda.device_count()}"
+    return None
 
 
 def add_index_parser(sub) -> None:
@@ -395,7 +407,11 @@ def run_index_build_command(args) -> int:
                              args.kind, _params(args.param), args.shard_size, args.dtype,
                              batch_size=max(args.batch_size, 256), key=key,
                              meta={"model": args.model, "max_length": args.max_length})
-    print(f"wrote {out} ({args.kind})")
+    from babelir.retrieval.sharded import process_rank
+
+    rank, world = process_rank()
+    print(f"wrote {out} ({args.kind})" if rank == 0 else
+          f"rank {rank} of {world}: its shards are encoded; rank 0 builds the index")
     return 0
 
 

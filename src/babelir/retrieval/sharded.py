@@ -16,10 +16,18 @@ stream, so a changed corpus is refused) and continues with the first missing one
 
 Memory is bounded by one shard (texts + embeddings) plus one encoder batch, whatever the
 corpus size. On read, shards are memory-mapped (``np.load(mmap_mode="r")``).
+
+Several processes (``torchrun --nproc-per-node N`` or ``accelerate launch``, the launchers of
+training; or any launcher that sets ``RANK`` / ``WORLD_SIZE``): every process reads the
+stream, and process *r* encodes the shards *i* with ``i % N == r``, one GPU each when the
+encoder is put on ``cuda:LOCAL_RANK``. Rank 0 writes the manifest once every shard's ``.npy``
+exists; the others wait for it, so every process returns the same embeddings. No process
+group is needed: the shard files are the synchronisation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -53,9 +61,30 @@ def _records(source: Iterable) -> Iterator[tuple[str, str]]:
                 yield docid, text
 
 
+def _docids_digest(docids: list[str]) -> str:
+    return hashlib.sha256("".join(d + "\n" for d in docids).encode("utf-8")).hexdigest()
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment (``RANK``, ``WORLD_SIZE``)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _wait_for(paths: list[Path], what: str, poll: float, timeout: float | None) -> None:
+    started = time.monotonic()
+    while not all(p.is_file() for p in paths):
+        if timeout is not None and time.monotonic() - started > timeout:
+            missing = [p.name for p in paths if not p.is_file()]
+            raise BabelirError(f"waited {timeout:.0f} s for {what} ({', '.join(missing[:5])}"
+                               f"{' …' if len(missing) > 5 else ''}): did another process fail?")
+        time.sleep(poll)
+
+
 def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
                   shard_size: int = 50_000, batch_size: int = 1_024, dtype: str = "float32",
                   key: str = "", total: int | None = None, progress: bool = True,
+                  rank: int | None = None, world_size: int | None = None,
+                  wait_timeout: float | None = None, poll_seconds: float = 1.0,
                   ) -> ShardedEmbeddings:
     """Encode a corpus stream into ``out`` shard by shard; resume a previous partial run.
 
@@ -65,7 +94,16 @@ def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
         e.g. ``lambda t: encoder.encode(t, "passage")``.
     key: names the encoder/settings; a resumed run with another key, shard size or dtype
         is refused rather than mixing embeddings.
+    rank, world_size: this process and the number of processes (default: ``RANK`` and
+        ``WORLD_SIZE`` from the environment, else 0 and 1); shard i is encoded by rank
+        ``i % world_size``; ``wait_timeout`` bounds how long a process waits for the others
+        (None: until they finish; torchrun stops every process when one fails).
     """
+    default_rank, default_world = process_rank()
+    rank = default_rank if rank is None else int(rank)
+    world_size = default_world if world_size is None else int(world_size)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise BabelirError(f"rank {rank} is not in [0, world size {world_size})")
     out = Path(out)
     if dtype not in ("float32", "float16"):
         raise BabelirError(f"dtype must be float32 or float16, not {dtype!r}")
@@ -74,6 +112,8 @@ def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
     config = {"format": FORMAT, "shard_size": shard_size, "dtype": dtype, "key": key}
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.json"
+    if rank != 0:  # rank 0 writes the settings; the others check them
+        _wait_for([config_path], "the settings rank 0 writes", poll_seconds, wait_timeout)
     if config_path.is_file():
         old = json.loads(config_path.read_text())
         if old != config:
@@ -88,9 +128,13 @@ def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, unit="passages", unit_scale=True, desc=f"encoding {out.parent.name}/{out.name}",
-                   smoothing=0.05)
+        desc = f"encoding {out.parent.name}/{out.name}"
+        if world_size > 1:
+            desc += f" [rank {rank}/{world_size}]"
+        bar = tqdm(total=total, unit="passages", unit_scale=True, desc=desc, smoothing=0.05,
+                   position=rank if world_size > 1 else None)
     shards: list[dict] = []
+    pending: dict[Path, str] = {}  # shards other processes encode -> digest of their docids
     dim = None
     n_done = n_encoded = 0
     started = time.perf_counter()
@@ -107,6 +151,8 @@ def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
             arr = np.load(npy, mmap_mode="r")
             dim = arr.shape[1]
             del arr
+        elif index % world_size != rank:  # another process encodes this shard
+            pending[npy] = _docids_digest(docids)
         else:
             emb = None
             for start in range(0, len(texts), batch_size):
@@ -133,9 +179,9 @@ def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
     for docid, text in _records(source):
         if "\n" in docid:
             raise BabelirError(f"docid with a newline: {docid!r}")
-        if finished:  # a shard done by an earlier run: keep only its docids (to check them)
-            text = ""
-            if bar is not None:
+        if finished or index % world_size != rank:  # done earlier, or another process's:
+            text = ""                                   # keep only its docids
+            if bar is not None and finished:
                 bar.update(1)
         docids.append(docid)
         texts.append(text)
@@ -151,9 +197,22 @@ def encode_corpus(source: Iterable, out: str | os.PathLike, encode: EncodeFn, *,
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - started
+    if rank != 0:
+        _wait_for([out / "manifest.json"], "rank 0's manifest", poll_seconds, wait_timeout)
+        return ShardedEmbeddings(out)
+    _wait_for(list(pending), "the shards of the other processes", poll_seconds, wait_timeout)
+    for npy, digest in pending.items():  # encoded by another process: same corpus slice?
+        ids_path = npy.with_name(npy.name.removesuffix(".npy") + ".docids.txt")
+        stored = ids_path.read_text(encoding="utf-8").split("\n")[:-1]
+        if _docids_digest(stored) != digest:
+            raise BabelirError(f"{ids_path} does not match rank 0's corpus slice: did the "
+                               "processes read different corpora?")
+        if dim is None:
+            dim = np.load(npy, mmap_mode="r").shape[1]
     manifest = {"format": FORMAT, "n": n_done, "dim": dim, "dtype": dtype, "key": key,
-                "shard_size": shard_size, "shards": shards,
-                "encoded_this_run": n_encoded, "seconds_this_run": round(elapsed, 3)}
+                "shard_size": shard_size, "shards": shards, "processes": world_size,
+                "encoded_this_run": n_encoded if world_size == 1 else None,
+                "seconds_this_run": round(elapsed, 3)}
     write_json(out / "manifest.json", manifest)
     return ShardedEmbeddings(out)
 
