@@ -10,7 +10,7 @@ size on disk, queries/s and recall@10 against exact search. Then the peak RSS of
     # to minutes; efConstruction 200 would take hours on random 384-d vectors):
     python benchmarks/bench_index.py --ef-construction 40 --nlist 1024 --text-n 25000
     python benchmarks/bench_index.py --n 10000 --kinds exact --encoder model --text-n 1000 \
-        --name index-encode-model                   # encoding memory with the real model
+        --shard-size 250 --name index-encode-model  # encoding memory with the real model
     python benchmarks/bench_index.py --ef-construction 40 --nlist 1024 --text-n 0 \
         --vectors clustered --name index-clustered  # vectors with neighbours, as real ones
     python benchmarks/bench_index.py --n 20000       # a quick run
@@ -123,7 +123,7 @@ import json, sys, time
 import numpy as np, psutil
 from babelir.data.miracl import iter_corpus
 from babelir.retrieval.sharded import encode_corpus
-corpus, out, encoder, dim = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+corpus, out, encoder, dim, shard = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 if encoder == "model":
     from babelir.models.registry import resolve_model
     from babelir.retrieval.dense import DenseEncoder
@@ -139,7 +139,7 @@ else:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 base = psutil.Process().memory_info().rss
 start = time.perf_counter()
-emb = encode_corpus(iter_corpus(corpus, chunk_size=2000), out, fn, shard_size=10_000,
+emb = encode_corpus(iter_corpus(corpus, chunk_size=2000), out, fn, shard_size=shard,
                     batch_size=256, dtype="float16", progress=False)
 seconds = time.perf_counter() - start
 # VmHWM: this process's own peak (ru_maxrss would include the parent's RSS at fork)
@@ -162,17 +162,19 @@ def write_text_corpus(path: Path, n: int, seed: int = 0) -> None:
                                  "text": text}) + "\n")
 
 
-def bench_encoding(sizes: list[int], encoder: str, dim: int, workdir: Path) -> list[dict]:
+def bench_encoding(sizes: list[int], encoder: str, dim: int, workdir: Path,
+                   shard_size: int) -> list[dict]:
     results = []
     for n in sizes:
         corpus = workdir / f"corpus-{n}.jsonl.gz"
         write_text_corpus(corpus, n)
         proc = subprocess.run([sys.executable, "-c", CHILD, str(corpus), str(workdir / f"emb-{n}"),
-                               encoder, str(dim)], capture_output=True, text=True,
+                               encoder, str(dim), str(shard_size)], capture_output=True,
+                              text=True,
                               env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
         if proc.returncode:
             raise SystemExit(proc.stderr[-3000:])
-        results.append({"corpus_passages": n, "encoder": encoder,
+        results.append({"corpus_passages": n, "encoder": encoder, "shard_size": shard_size,
                         **json.loads(proc.stdout.strip().splitlines()[-1])})
         print(results[-1], flush=True)
     return results
@@ -198,6 +200,8 @@ def main() -> None:
     parser.add_argument("--text-n", type=int, default=20_000,
                         help="encoding memory: corpus sizes text-n and 4*text-n (0: skip)")
     parser.add_argument("--encoder", choices=["cheap", "model"], default="cheap")
+    parser.add_argument("--shard-size", type=int, default=10_000,
+                        help="encoding: passages per shard (memory is bounded by one shard)")
     parser.add_argument("--vectors", choices=["random", "clustered"], default="random",
                         help="random unit vectors (no neighbour structure: the worst case) "
                              "or unit vectors around --centers random centres")
@@ -239,7 +243,7 @@ def main() -> None:
                 results.append(result)
                 print(result, flush=True)
         encoding = bench_encoding([args.text_n, 4 * args.text_n], args.encoder, args.dim,
-                                  workdir) if args.text_n else []
+                                  workdir, args.shard_size) if args.text_n else []
     save(args.name, {"n": args.n, "dim": args.dim, "n_queries": args.queries, "k": args.k,
                      "faiss": faiss.__version__, "faiss_threads": faiss.omp_get_max_threads(),
                      "indexes": results, "encoding": encoding,

@@ -16,7 +16,12 @@ from scipy import stats
 
 from babelir import experiment
 from babelir.errors import BabelirError
-from babelir.experiment import detect_benchmarks, load_experiment, run_experiment
+from babelir.experiment import (
+    detect_benchmarks,
+    execution_order,
+    load_experiment,
+    run_experiment,
+)
 from babelir.models.tiny import build_tiny_model
 from babelir.report.experiment_report import PAPER, add_report_parser, build_report
 from babelir.report.significance import (
@@ -130,6 +135,11 @@ def test_committed_config_plans_eleven_trainings(monkeypatch):
     assert {v["seed"] for v in values} == {0, 1, 2}
     assert values[0]["steps"] == 150 and values[0]["batch_size"] == 32
     assert values[0]["freeze_embeddings"] and values[0]["max_length"] == 128
+    # one seed of every system at a time, so a grid stopped half-way stays balanced
+    assert execution_order(exp) == [
+        "bm25", "zeroshot", "xx-mono-s0", "xy-s0", "hybrid-s0", "sweep-a0.25-s0",
+        "sweep-a0.75-s0", "xx-mono-s1", "xy-s1", "hybrid-s1", "xx-mono-s2", "xy-s2",
+        "hybrid-s2"]
 
 
 def test_mt_config_differs_from_the_grid_only_in_its_pairs(monkeypatch):

@@ -331,12 +331,15 @@ def _check_comparisons(exp: Experiment) -> None:
 
 def execution_order(exp: Experiment) -> list[str]:
     """Baselines, then every fine-tuned system's first seed, the sweep, then the other
-    seeds: an experiment stopped half-way already has one complete seed to compare."""
+    seeds, one seed of every system at a time: an experiment stopped half-way already has
+    one complete seed to compare, and the systems' seed counts never differ by more than
+    one."""
     order = [n for n, r in exp.runs.items() if r.kind != "trained"]
     trained = [s for s in exp.systems if s.kind == "trained"]
     head = [s.runs[0] for s in trained]
     sweep = [p["run"] for p in exp.sweep_points if not p["alias"]]
-    tail = [r for s in trained for r in s.runs[1:]]
+    depth = max((len(s.runs) for s in trained), default=0)
+    tail = [s.runs[i] for i in range(1, depth) for s in trained if i < len(s.runs)]
     for name in head + sweep + tail:
         if name not in order:
             order.append(name)

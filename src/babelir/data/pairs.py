@@ -497,9 +497,6 @@ def _resolve_user_path(text: str, data_dir: Path | None) -> Path:
 def load_translation_folder(folder: Path) -> list[dict]:
     """Rows of a ``babelir translate`` output folder: its manifest's combined JSONL."""
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise BabelirError(f"{folder} is a folder but has no manifest.json: give a folder "
-                           "written by `babelir translate`, or jsonl:<file>")
     try:
         combined = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]["combined"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -530,9 +527,11 @@ def load_source(spec: str, data_dir: Path, positive: str = "paragraph") -> list[
     if name == "jsonl" and variant:
         return load_jsonl(_resolve_user_path(variant, data_dir))
     folder = _resolve_user_path(spec, data_dir)
-    if folder.is_dir():
+    if (folder / "manifest.json").is_file():
         return load_translation_folder(folder)
-    raise BabelirError(f"unknown source {spec!r}; valid: {SOURCE_HELP}")
+    hint = (f" ({folder} is a folder, but not one written by `babelir translate`: no "
+            "manifest.json)" if folder.is_dir() else "")
+    raise BabelirError(f"unknown source {spec!r}{hint}; valid: {SOURCE_HELP}")
 
 
 # ---------------------------------------------------------------------------- articles, split
