@@ -627,8 +627,8 @@ class Report:
                      "average as one model, so it does not see seed-to-seed variation. Here "
                      "each seed's table value is one observation: mean ± sample std, the "
                      "difference of means, Welch's two-sided t-test (scipy) and whether the "
-                     "two systems' ranges of seed values overlap. With 3 seeds a side this "
-                     "test has little power; a difference that is significant over queries "
+                     "two systems' ranges of seed values overlap. With so few seeds this test "
+                     "has little power; a difference that is significant over queries "
                      "but whose seed ranges overlap is not established as a difference "
                      "between strategies."), "",
                 markdown_table(["comparison", "setting", "first (seeds)", "second (seeds)",
