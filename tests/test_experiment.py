@@ -23,7 +23,14 @@ from babelir.experiment import (
     run_experiment,
 )
 from babelir.models.tiny import build_tiny_model
-from babelir.report.experiment_report import PAPER, add_report_parser, build_report
+from babelir.report.experiment_report import (
+    PAPER,
+    Report,
+    add_report_parser,
+    build_report,
+    relative_change,
+    standing,
+)
 from babelir.report.significance import (
     bootstrap_ci,
     holm,
@@ -81,6 +88,56 @@ def test_clearly_significant_and_clearly_not():
     assert low == pytest.approx(d.mean() - 1.96 * se, abs=se / 4)
     assert high == pytest.approx(d.mean() + 1.96 * se, abs=se / 4)
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_standing_names_where_a_system_lies_against_the_others():
+    assert standing({"X-X-mono": -1, "X-Y": 1}) == \
+        "between them (better than X-Y, worse than X-X-mono)"
+    assert standing({"X-X-mono": 1, "X-Y": 1}) == "better than both"
+    assert standing({"a": 1, "b": 1, "c": 1}) == "better than all of them"
+    assert standing({"X-X-mono": -1, "X-Y": -1}) == "worse than both"
+    assert standing({"X-X-mono": 0, "X-Y": 0}) == "no significant difference from any of them"
+    assert standing({"X-X-mono": 1, "X-Y": 0}) == \
+        "better than X-X-mono, no significant difference from X-Y"
+    assert standing({"a": 1, "b": -1, "c": 0}) == \
+        "between them (better than a, worse than b, no significant difference from c)"
+
+
+def test_short_answer_places_hybrid_between_or_above_both():
+    hybrid = {"name": "hybrid", "label": "Hybrid"}
+    mono, xy = {"name": "xx-mono", "label": "X-X-mono"}, {"name": "xy", "label": "X-Y"}
+
+    def test(b, setting, p, difference):
+        return {"a": hybrid, "b": b, "setting": setting, "p_value": p, "difference": difference}
+
+    report = Report.__new__(Report)  # only the tests are needed
+    report.tests = lambda benchmark: [
+        test(mono, "mono.map", 0.001, -0.01), test(xy, "mono.map", 0.001, +0.01),
+        test(mono, "multi.rank_distance", 0.001, -40.0),
+        test(xy, "multi.rank_distance", 0.001, -5.0),
+        test(mono, "cross.map", 0.2, +0.001), test(xy, "cross.map", 0.01, -0.01)]
+    report.seed_tests = lambda benchmark: [
+        {"a": hybrid, "b": mono, "setting": "multi.rank_distance", "p_value": 0.01},
+        {"a": hybrid, "b": xy, "setting": "mono.map", "p_value": 0.3}]
+    (line,) = [x for x in report.short_answer("xquad-r") if x]
+    assert line == (
+        "**In short, XQuAD-R: Hybrid is significantly better than every strategy it is "
+        "compared with in 1 of 3 settings (Mul rank distance) over queries.** "
+        "Mo mAP between them (better than X-Y, worse than X-X-mono); "
+        "Mul rank distance better than both; "
+        "Cr mAP worse than X-Y, no significant difference from X-X-mono. "
+        "Across seeds (Welch's t-test over per-seed values) 1 of 2 differences reach "
+        "p < 0.05: Mul rank distance vs X-X-mono.")
+    # one strategy only: nothing to place between
+    report.tests = lambda benchmark: [test(mono, "mono.map", 0.001, -0.01)]
+    assert report.short_answer("xquad-r") == []
+
+
+def test_relative_change_is_a_percentage_of_the_second_system():
+    assert relative_change(-47.3, 406.2) == "-11.6 %"
+    assert relative_change(0.019, 0.516) == "+3.7 %"
+    assert relative_change(0.1, 0.0) == "— %"
+    assert relative_change(float("nan"), 1.0) == "— %"
 
 
 def test_macro_query_values_average_to_macro_numbers():
@@ -287,6 +344,16 @@ def test_experiment_end_to_end(tiny_model, data_dir, tmp_path, monkeypatch, one_
         expected = "< 0.0001" if welch < 0.0001 else f"= {welch:.4f}"
         assert f"Mo mAP p {expected}, seed ranges" in text
     assert "not significant at 0.05" in text or "significant at 0.05:" in text
+    # one strategy to compare hybrid with: the per-comparison lines say it all, no "In short"
+    assert "**In short" not in text
+    # baselines: hybrid against BM25 and the zero-shot model, a Holm family of 8 tests
+    assert "*Against BM25* (XQuAD-R, Hybrid (α = 0.5) minus BM25" in text
+    assert "**Against the baselines** (same test; Holm over these 8 tests" in text
+    assert "| Hybrid (α = 0.5) vs BM25 | Mo mAP |" in text
+    # what the numbers show: scope, and the seed-level test over the 4 settings (2 seeds a side)
+    scope = text.split("## What these numbers show and do not show", 1)[1].split("\n## ", 1)[0]
+    assert "**Scope.** One backbone" in scope and "3 steps of" in scope
+    assert "of the 4 differences tested" in scope
     assert "`sweep-a1-s0` is run `xx-mono-s0`" in text
     paper = PAPER["table1"][("XLM-R", "hybrid")]["xquad-r"]
     assert f"| XLM-R | Hybrid | {paper[0]:.3f} | {paper[1]:.3f} | {paper[2]:.3f} | 287 |" in text

@@ -70,6 +70,8 @@ SETTING_LABELS = {"mono.map": "Mo mAP", "cross.map": "Cr mAP", "multi.map": "Mul
                   "multi.rank_distance": "Mul rank distance"}
 LOWER_IS_BETTER = {"multi.rank_distance"}
 ALPHA = 0.05
+TEST_HEADER = ["comparison", "setting", "first", "second", "difference", "95% CI", "d_z", "p",
+               "p (Holm)", "verdict"]
 
 
 # ------------------------------------------------------------------------------ loading
@@ -160,12 +162,41 @@ def count(n: int) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1_000_000 else f"{n:,}"
 
 
+def relative_change(difference: float, reference: float) -> str:
+    """difference / reference as a signed percentage of the second system's value."""
+    if _nan(difference) or _nan(reference) or reference == 0:
+        return "— %"
+    return f"{100 * difference / reference:+.1f} %"
+
+
 def p_text(p: float) -> str:
     return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
 
 
 def short(commit) -> str:
     return f"`{commit[:10]}`" if commit else "—"
+
+
+def standing(outcomes: dict[str, int]) -> str:
+    """Where one system stands against several others in one setting, from one outcome per
+    other system: +1 significantly better, -1 significantly worse, 0 no significant difference.
+
+    >>> standing({"X-X-mono": -1, "X-Y": +1})
+    'between them (better than X-Y, worse than X-X-mono)'
+    """
+    better = [name for name, o in outcomes.items() if o > 0]
+    worse = [name for name, o in outcomes.items() if o < 0]
+    same = [name for name, o in outcomes.items() if o == 0]
+    if len(better) == len(outcomes):
+        return "better than all of them" if len(outcomes) > 2 else "better than both"
+    if len(worse) == len(outcomes):
+        return "worse than all of them" if len(outcomes) > 2 else "worse than both"
+    if len(same) == len(outcomes):
+        return "no significant difference from any of them"
+    parts = ([f"better than {', '.join(better)}"] if better else []) + \
+        ([f"worse than {', '.join(worse)}"] if worse else []) + \
+        ([f"no significant difference from {', '.join(same)}"] if same else [])
+    return f"between them ({', '.join(parts)})" if better and worse else ", ".join(parts)
 
 
 # ------------------------------------------------------------------------------ the report
@@ -188,7 +219,7 @@ class Report:
         self.leakage = {b: _read_json(self.dir / "leakage" / f"{b}.json")
                         for b in self.benchmarks}
         self.sig = manifest.get("significance") or {}
-        self._tests: dict[str, list[dict]] = {}
+        self._tests: dict[object, list[dict]] = {}  # benchmark or (family, benchmark)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -248,11 +279,29 @@ class Report:
             stack.append(values)
         return np.mean(stack, axis=0), ids
 
+    def baseline_comparisons(self) -> list[tuple[dict, dict]]:
+        """Each system that is compared above (the first of a comparison) against each
+        system that was not trained (BM25, the zero-shot model)."""
+        firsts = list({a["name"]: a for a, _ in self.comparisons()}.values())
+        baselines = [s for s in self.systems if s["kind"] != "trained"]
+        return [(a, b) for a in firsts for b in baselines]
+
     def tests(self, benchmark: str) -> list[dict]:
-        if benchmark in self._tests:
-            return self._tests[benchmark]
+        """Paired tests of the configured comparisons (Holm over this benchmark's family)."""
+        if benchmark not in self._tests:
+            self._tests[benchmark] = self._paired_tests(benchmark, self.comparisons())
+        return self._tests[benchmark]
+
+    def baseline_tests(self, benchmark: str) -> list[dict]:
+        """Paired tests against the untrained baselines (a Holm family of their own)."""
+        key = ("baselines", benchmark)
+        if key not in self._tests:
+            self._tests[key] = self._paired_tests(benchmark, self.baseline_comparisons())
+        return self._tests[key]
+
+    def _paired_tests(self, benchmark: str, pairs: list[tuple[dict, dict]]) -> list[dict]:
         out = []
-        for a, b in self.comparisons():
+        for a, b in pairs:
             for setting in SETTINGS:
                 va, ids_a = self.system_query_values(a, benchmark, setting)
                 vb, ids_b = self.system_query_values(b, benchmark, setting)
@@ -271,7 +320,6 @@ class Report:
                 out.append(result)
         for result, adjusted in zip(out, holm([r["p_value"] for r in out]) if out else []):
             result["p_holm"] = adjusted
-        self._tests[benchmark] = out
         return out
 
     def seed_tests(self, benchmark: str) -> list[dict]:
@@ -327,10 +375,12 @@ class Report:
         lines = ["## Answer", "",
                  ("Paired sign-flip tests over queries (method in [Significance](#significance)); "
                  "differences are the first system minus the second, 95% bootstrap CI in "
-                 "brackets; rank distance: lower is better. Counts use p < 0.05 per test "
+                 "brackets, then as a percentage of the second system's value; rank distance: "
+                 "lower is better. Counts use p < 0.05 per test "
                  "(Holm-adjusted p in the significance tables).")]
         any_test = False
         for benchmark in self.benchmarks:
+            lines += self.short_answer(benchmark) + self.baseline_answer(benchmark)
             for (a, b), tests in self._grouped_tests(benchmark):
                 any_test = True
                 parts = []
@@ -340,6 +390,7 @@ class Report:
                         f"{SETTING_LABELS[t['setting']]} {fmt(t['mean_a'], digits)} vs "
                         f"{fmt(t['mean_b'], digits)} ({signed(t['difference'], digits)} "
                         f"[{signed(t['ci_low'], digits)}, {signed(t['ci_high'], digits)}], "
+                        f"{relative_change(t['difference'], t['mean_b'])}, "
                         f"p {'= ' if t['p_value'] >= 0.0001 else ''}{p_text(t['p_value'])}: "
                         f"{self.verdict(t)})")
                 better = sum(1 for t in tests if t["p_value"] < ALPHA and "better" in
@@ -367,6 +418,58 @@ class Report:
         elif not any_test:
             lines += ["", ("No comparison can be made yet (the systems compared have no "
                       "evaluated run).")]
+        return lines
+
+    def short_answer(self, benchmark: str) -> list[str]:
+        """Per system compared with two or more others on this benchmark: per setting, whether
+        it is better than all of them (over queries, p < 0.05), between them, or worse; and
+        the settings where the seed-level test agrees."""
+        outcomes: dict[str, dict[str, dict[str, int]]] = {}
+        labels = {}
+        for t in self.tests(benchmark):
+            sign = 0 if t["p_value"] >= ALPHA else (1 if "better" in self.verdict(t) else -1)
+            outcomes.setdefault(t["a"]["name"], {}).setdefault(t["setting"], {})[
+                t["b"]["label"]] = sign
+            labels[t["a"]["name"]] = t["a"]["label"]
+        seeds = {(t["a"]["name"], t["b"]["label"], t["setting"]): t
+                 for t in self.seed_tests(benchmark)}
+        lines = []
+        for name, per_setting in outcomes.items():
+            if max(len(o) for o in per_setting.values()) < 2:
+                continue
+            best = [SETTING_LABELS[s] for s, o in per_setting.items()
+                    if len(o) >= 2 and all(v > 0 for v in o.values())]
+            rows = "; ".join(f"{SETTING_LABELS[s]} {standing(o)}"
+                             for s, o in per_setting.items())
+            held = [f"{SETTING_LABELS[s]} vs {other}" for (n, other, s), t in seeds.items()
+                    if n == name and t["p_value"] < ALPHA]
+            tested = [1 for (n, _, _) in seeds if n == name]
+            across = ("" if not tested else
+                      f" Across seeds (Welch's t-test over per-seed values) {len(held)} of "
+                      f"{len(tested)} differences reach p < 0.05"
+                      + (f": {', '.join(held)}." if held else "."))
+            lines += ["", (f"**In short, {BENCH_NAMES.get(benchmark, benchmark)}: "
+                      f"{labels[name]} is significantly better than every strategy it is "
+                      f"compared with in {len(best)} of {len(per_setting)} settings"
+                      + (f" ({', '.join(best)})" if best else "") + " over queries.** "
+                      f"{rows}.{across}")]
+        return lines
+
+    def baseline_answer(self, benchmark: str) -> list[str]:
+        """One sentence per (compared system, baseline): the table differences with p."""
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for t in self.baseline_tests(benchmark):
+            groups.setdefault((t["a"]["label"], t["b"]["label"]), []).append(t)
+        lines = []
+        for (a, b), tests in groups.items():
+            parts = []
+            for t in tests:
+                digits = 1 if t["setting"] in LOWER_IS_BETTER else 3
+                parts.append(f"{SETTING_LABELS[t['setting']]} {signed(t['difference'], digits)} "
+                             f"({relative_change(t['difference'], t['mean_b'])}, "
+                             f"{self.verdict(t).replace(' at 0.05', '')})")
+            lines += ["", (f"*Against {b}* ({BENCH_NAMES.get(benchmark, benchmark)}, {a} "
+                      f"minus {b}, paired over queries, p < 0.05): " + "; ".join(parts) + ".")]
         return lines
 
     def _grouped_tests(self, benchmark: str):
@@ -591,6 +694,12 @@ class Report:
              f"{len(tests)} tests of this benchmark.")]
         if not tests:
             return lines + ["", "No comparison available yet."]
+        n = tests[0]["n"]
+        lines += ["", markdown_table(TEST_HEADER, self.test_rows(tests)),
+                  "", f"{n:,} paired queries per test."]
+        return lines + self.baseline_significance(benchmark) + self.seed_significance(benchmark)
+
+    def test_rows(self, tests: list[dict]) -> list[list[str]]:
         rows = []
         for t in tests:
             digits = 1 if t["setting"] in LOWER_IS_BETTER else 4
@@ -600,12 +709,15 @@ class Report:
                          f"[{signed(t['ci_low'], digits)}, {signed(t['ci_high'], digits)}]",
                          f"{t['cohen_dz']:+.3f}", p_text(t["p_value"]), p_text(t["p_holm"]),
                          self.verdict(t)])
-        n = tests[0]["n"]
-        lines += ["", markdown_table(["comparison", "setting", "first", "second",
-                                      "difference", "95% CI", "d_z", "p", "p (Holm)",
-                                      "verdict"], rows),
-                  "", f"{n:,} paired queries per test."]
-        return lines + self.seed_significance(benchmark)
+        return rows
+
+    def baseline_significance(self, benchmark: str) -> list[str]:
+        tests = self.baseline_tests(benchmark)
+        if not tests:
+            return []
+        return ["", (f"**Against the baselines** (same test; Holm over these {len(tests)} "
+                     "tests, a family of their own):"), "",
+                markdown_table(TEST_HEADER, self.test_rows(tests))]
 
     def seed_significance(self, benchmark: str) -> list[str]:
         tests = self.seed_tests(benchmark)
@@ -860,6 +972,74 @@ class Report:
                          + "; the paper's columns for them have no counterpart below.")
         return lines + [""] + [f"- {item}" for item in items]
 
+    def scope(self) -> list[str]:
+        """What the numbers above show and do not show; every statement is computed from the
+        results (which systems lead where, which differences survive the seed-level test)."""
+        trained = [s for s in self.trained_systems if s["runs"]]
+        if not trained:
+            return []
+        runs = self.trained_runs()
+        c = runs[0].config if runs else {}
+        items = [(f"**Scope.** One backbone (`{c.get('model')}`), one training set and "
+                  f"{c.get('steps')} steps of {c.get('batch_size')} pairs: these numbers compare "
+                  "the sampling strategies at this small budget. They do not show what the "
+                  "strategies do at the paper's scale (batch "
+                  f"{PAPER['batch_size']}, mMARCO, training to early stopping) or on its "
+                  "backbones.")]
+        for benchmark in self.benchmarks:
+            name = BENCH_NAMES.get(benchmark, benchmark)
+            for z in (s for s in self.systems if s["kind"] == "zeroshot"):
+                lost, gained = [], []
+                for setting in ("mono.map", "cross.map", "multi.map"):
+                    start = mean_std(self.summary_values(z, benchmark, setting))[0]
+                    tuned = [mean_std(self.summary_values(t, benchmark, setting))[0]
+                             for t in trained]
+                    tuned = [v for v in tuned if not _nan(v)]
+                    if tuned and not _nan(start) and max(tuned) < start:
+                        lost.append(f"{SETTING_LABELS[setting]} ({fmt(start)} untuned, best "
+                                    f"fine-tuned {fmt(max(tuned))})")
+                    elif tuned and not _nan(start) and min(tuned) > start:
+                        gained.append(SETTING_LABELS[setting])
+                if lost:
+                    items.append(
+                        f"**On {name}, fine-tuning costs {', '.join(lost)}** for every "
+                        "strategy: "
+                        f"the untuned {z['label']} is already a trained retriever, and this "
+                        "short fine-tuning on QA pairs trades some of its quality for "
+                        + (f"gains in {', '.join(gained)} (every strategy above the untuned "
+                           "model). The strategies are compared on how they make that trade; "
+                           if gained else "nothing that every strategy gains; ")
+                        + "the numbers do not show whether longer or gentler training would "
+                        "avoid the loss.")
+            seeds = self.seed_tests(benchmark)
+            if seeds:
+                held = [f"{SETTING_LABELS[t['setting']]} ({t['a']['label']} vs "
+                        f"{t['b']['label']})" for t in seeds if t["p_value"] < ALPHA]
+                items.append(
+                    f"**Query-level vs seed-level significance ({name}).** The tests over "
+                    "queries treat each system's seed-averaged scores as fixed: they show that "
+                    "these models differ, not that the strategies would differ again on new "
+                    f"seeds. Over seeds (Welch's t-test), of the {len(seeds)} differences "
+                    "tested " + (f"only {', '.join(held)} reach p < 0.05" if held else
+                                 "none reaches p < 0.05")
+                    + "; the others cannot be told apart from seed-to-seed variation.")
+            sweep = self.manifest.get("sweep") or {"points": []}
+            if any(benchmark in self.runs[pt["run"]].evals for pt in sweep["points"]):
+                stds = {setting: [mean_std(self.summary_values(t, benchmark, setting))[1]
+                                  for t in trained if len(t["runs"]) > 1]
+                        for setting in SETTINGS}
+                spread = "; ".join(
+                    f"{SETTING_LABELS[k]} {fmt(min(v), 1 if k in LOWER_IS_BETTER else 3)}–"
+                    f"{fmt(max(v), 1 if k in LOWER_IS_BETTER else 3)}"
+                    for k, v in stds.items() if v and not any(_nan(x) for x in v))
+                items.append(
+                    f"**Alpha sweep ({name}).** One seed per point, on the test benchmark: it "
+                    "describes the trade-off, it does not select alpha"
+                    + (f"; neighbouring points closer than the strategies' seed standard "
+                       f"deviations ({spread}) are not distinguishable." if spread else "."))
+        return ["## What these numbers show and do not show", ""] + \
+            [f"- {item}" for item in items]
+
     def provenance(self) -> list[str]:
         rows = []
         for r in self.runs.values():
@@ -882,7 +1062,7 @@ class Report:
         for benchmark in self.benchmarks:
             if any(benchmark in r.evals for r in self.runs.values()):
                 parts.append(self.benchmark_section(benchmark))
-        parts += [self.training(), self.differences(), self.provenance()]
+        parts += [self.training(), self.differences(), self.scope(), self.provenance()]
         return "\n".join("\n".join(p) + "\n" for p in parts if p)
 
 
