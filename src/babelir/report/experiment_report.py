@@ -443,10 +443,10 @@ class Report:
                              for s, o in per_setting.items())
             held = [f"{SETTING_LABELS[s]} vs {other}" for (n, other, s), t in seeds.items()
                     if n == name and t["p_value"] < ALPHA]
-            tested = [1 for (n, _, _) in seeds if n == name]
+            tested = sum(1 for (n, _, _) in seeds if n == name)
             across = ("" if not tested else
                       f" Across seeds (Welch's t-test over per-seed values) {len(held)} of "
-                      f"{len(tested)} differences reach p < 0.05"
+                      f"{tested} differences reach p < 0.05"
                       + (f": {', '.join(held)}." if held else "."))
             lines += ["", (f"**In short, {BENCH_NAMES.get(benchmark, benchmark)}: "
                       f"{labels[name]} is significantly better than every strategy it is "
