@@ -125,6 +125,16 @@ def parse_benchmark(value: str) -> list[str]:
     return chosen
 
 
+def require_corpus_source(template: str | None, online: bool) -> None:
+    """MIRACL passages come from ``--corpus`` or, with ``--online``, from the HF dataset."""
+    from babelir.errors import DataError
+
+    if not template and not online:
+        raise DataError("MIRACL needs --corpus (passages in miracl-corpus JSONL format) or "
+                        "--online (download them from the HF dataset miracl/miracl-corpus)",
+                        "miracl")
+
+
 def corpus_for(template: str | None, lang: str, online: bool = False,
                cache_root=None):
     """The corpus of one language: ``--corpus`` with ``{lang}`` replaced, or a folder holding
@@ -135,10 +145,7 @@ def corpus_for(template: str | None, lang: str, online: bool = False,
     from babelir.errors import DataError
 
     if template is None:
-        if not online:
-            raise DataError("MIRACL needs --corpus (passages in miracl-corpus JSONL format) "
-                            "or --online (download them from the HF dataset "
-                            "miracl/miracl-corpus)", "miracl")
+        require_corpus_source(template, online)
         from babelir.data.miracl import download_corpus
 
         return download_corpus(lang, Path(cache_root))
@@ -165,14 +172,11 @@ def run_miracl_eval(args) -> dict:
     from babelir.data.miracl import load_language
     from babelir.errors import BabelirError
     from babelir.io import atomic_dir, write_json
-    from babelir.retrieval.index import (Bm25Index, VectorIndex, build_corpus_index,
-                                         process_device)
+    from babelir.retrieval.index import Bm25Index, VectorIndex, build_corpus_index, process_device
     from babelir.retrieval.sharded import ShardedEmbeddings, process_rank
     from babelir.settings import cache_dir, data_dir
 
-    if not getattr(args, "corpus", None) and not getattr(args, "online", False):
-        raise BabelirError("MIRACL needs --corpus (passages in miracl-corpus JSONL format) or "
-                           "--online (download them from the HF dataset miracl/miracl-corpus)")
+    require_corpus_source(getattr(args, "corpus", None), getattr(args, "online", False))
     data = data_dir(args.data_dir)
     if data is None:
         raise BabelirError("no data folder: set --data-dir or $BABELIR_DATA")

@@ -431,8 +431,7 @@ class Report:
             outcomes.setdefault(t["a"]["name"], {}).setdefault(t["setting"], {})[
                 t["b"]["label"]] = sign
             labels[t["a"]["name"]] = t["a"]["label"]
-        seeds = {(t["a"]["name"], t["b"]["label"], t["setting"]): t
-                 for t in self.seed_tests(benchmark)}
+        seed_tests = self.seed_tests(benchmark)
         lines = []
         for name, per_setting in outcomes.items():
             if max(len(o) for o in per_setting.values()) < 2:
@@ -441,12 +440,12 @@ class Report:
                     if len(o) >= 2 and all(v > 0 for v in o.values())]
             rows = "; ".join(f"{SETTING_LABELS[s]} {standing(o)}"
                              for s, o in per_setting.items())
-            held = [f"{SETTING_LABELS[s]} vs {other}" for (n, other, s), t in seeds.items()
-                    if n == name and t["p_value"] < ALPHA]
-            tested = sum(1 for (n, _, _) in seeds if n == name)
-            across = ("" if not tested else
+            mine = [t for t in seed_tests if t["a"]["name"] == name]
+            held = [f"{SETTING_LABELS[t['setting']]} vs {t['b']['label']}" for t in mine
+                    if t["p_value"] < ALPHA]
+            across = ("" if not mine else
                       f" Across seeds (Welch's t-test over per-seed values) {len(held)} of "
-                      f"{tested} differences reach p < 0.05"
+                      f"{len(mine)} differences reach p < 0.05"
                       + (f": {', '.join(held)}." if held else "."))
             lines += ["", (f"**In short, {BENCH_NAMES.get(benchmark, benchmark)}: "
                       f"{labels[name]} is significantly better than every strategy it is "
