@@ -14,6 +14,7 @@ import torch
 from babelir.data.lareqa import load_benchmark
 from babelir.data.registry import get_benchmark
 from babelir.eval_job import EvalConfig, bm25_scores, dense_scores
+from babelir.evaluation.lareqa import ScoreMatrices
 from babelir.io import git_commit, write_json
 from babelir.settings import cache_dir, data_dir
 
@@ -29,10 +30,10 @@ def load_scores(model: str, benchmark: str = "xquad-r", languages=None, max_arti
     bench = load_benchmark(get_benchmark(benchmark), data_dir(), cache_dir(), languages,
                            max_articles)
     if model == "bm25":
-        scores, _ = bm25_scores(bench, config)
+        scorer, _ = bm25_scores(bench, config)
     else:
-        scores, _ = dense_scores(bench, config, cache_dir())
-    return bench, scores
+        scorer, _ = dense_scores(bench, config, cache_dir())
+    return bench, ScoreMatrices(*scorer.block(0, scorer.n_queries))  # the scripts want matrices
 
 
 def machine() -> dict:

@@ -539,3 +539,151 @@ def test_split_spans_are_trimmed_ordered_and_code_point_based():
         split_sentences(None, "en")
     assert covering_span([(0, 5), (6, 10), (11, 20)], 7, 12) == (6, 20)
     assert covering_span([(0, 5), (6, 10)], 5, 6) is None
+
+
+# --- decontamination: build-pairs --drop-overlap ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_xquad(data_dir, tmp_path_factory):
+    """A data folder holding the first 2 articles of every XQuAD-R file (source and benchmark),
+    and a user JSONL source: u1 repeats an XQuAD-R question (case changed), u2 hides an
+    XQuAD-R sentence inside its passage, u3 is clean."""
+    root = tmp_path_factory.mktemp("small-xquad")
+    folder = root / "lareqa" / "xquad-r"
+    folder.mkdir(parents=True)
+    for lang in XQUAD_LANGS:
+        data = json.loads((data_dir / "lareqa" / "xquad-r" / f"{lang}.json").read_text("utf-8"))
+        data["data"] = data["data"][:2]
+        (folder / f"{lang}.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    paragraph = json.loads((folder / "en.json").read_text("utf-8"))["data"][0]["paragraphs"][0]
+    start, end = paragraph["sentence_breaks"][1]
+    rows = [
+        {"id": "u1", "lang": "en", "question": paragraph["qas"][0]["question"].upper(),
+         "passage": "Nothing to do with it."},
+        {"id": "u1", "lang": "de", "question": "Wer?", "passage": "Etwas ganz anderes."},
+        {"id": "u2", "lang": "en", "question": "Which?",
+         "passage": f"An opening. {paragraph['context'][start:end]} A close."},
+        {"id": "u3", "lang": "en", "question": "Clean?", "passage": "A clean passage."},
+        {"id": "u3", "lang": "de", "question": "Sauber?", "passage": "Ein sauberer Absatz."},
+    ]
+    user = _jsonl(root / "user.jsonl", rows)
+    ids = {qa["id"] for lang in ("en", "de")
+           for a in json.loads((folder / f"{lang}.json").read_text("utf-8"))["data"]
+           for p in a["paragraphs"] for qa in p["qas"]}
+    return root, user, ids
+
+
+XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+
+
+def test_drop_overlap_removes_what_the_guard_flags(small_xquad, tmp_path):
+    from babelir.training.leakage import check_leakage
+
+    data, user, xquad_ids = small_xquad
+    sources = ["xquad-r", f"jsonl:{user}"]
+    plain = build_pairs(sources, data, tmp_path / "plain.parquet", languages=["en", "de"])
+    assert "drop_overlap" not in plain  # without the option: nothing removed, no such key
+    leaky = check_leakage(load_pairs(tmp_path / "plain.parquet"), "xquad-r", data)
+    assert leaky.verdict == "leak"
+    out = tmp_path / "clean.parquet"
+    summary = build_pairs(sources, data, out, languages=["en", "de"], drop_overlap=["xquad-r"])
+    frame = load_pairs(out)
+    assert sorted(zip(frame["example_id"], frame["lang"])) == [("u3", "de"), ("u3", "en")]
+    report = check_leakage(frame, "xquad-r", data)
+    assert report.verdict == "clean" and report.checked  # the guard now passes
+    removed = summary["drop_overlap"]
+    assert json.loads((tmp_path / "clean.summary.json").read_text())["drop_overlap"] == removed
+    reasons = {(r["dataset"], r["example_id"]): r["reasons"] for r in removed["removed"]}
+    assert reasons.pop(("jsonl-user", "u1")) == ["xquad-r:questions"]  # both its rows go
+    assert reasons.pop(("jsonl-user", "u2")) == ["xquad-r:sentences"]
+    assert {e for d, e in reasons} == xquad_ids and {d for d, e in reasons} == {"xquad-r"}
+    assert all("xquad-r:ids" in r for r in reasons.values())
+    assert removed["removed_examples"] == len(xquad_ids) + 2
+    assert removed["removed_rows"] == plain["rows"] - summary["rows"] == plain["rows"] - 2
+    by = removed["by_benchmark"]["xquad-r"]
+    assert by["examples"] == len(xquad_ids) + 2
+    assert by["by_reason"]["ids"]["examples"] == len(xquad_ids)
+    assert by["by_reason"]["questions"]["examples"] == len(xquad_ids) + 1  # + u1
+    assert by["by_reason"]["sentences"]["examples"] == len(xquad_ids) + 1  # + u2
+    assert by["by_reason"]["questions"]["rows"] == 2 * len(xquad_ids) + 1  # en, de + u1/en
+
+
+def test_drop_overlap_on_the_command_line(small_xquad, tmp_path, capsys):
+    from babelir.cli import main
+
+    data, user, xquad_ids = small_xquad
+    out = tmp_path / "p.parquet"
+    args = ["data", "build-pairs", "--source", "xquad-r", "--source", f"jsonl:{user}",
+            "--languages", "en,de", "--data-dir", str(data), "--out", str(out)]
+    assert main(args + ["--drop-overlap", "xquad-r"]) == 0
+    assert f"removed {len(xquad_ids) + 2} examples" in capsys.readouterr().out
+    assert set(load_pairs(out)["example_id"]) == {"u3"}
+    for bad, message in (("squad", "known benchmarks are xquad-r, mlqa-r, miracl"),
+                         ("mlqa-r", "cannot decontaminate against mlqa-r: no lareqa/mlqa-r")):
+        out.unlink(missing_ok=True)
+        assert main(args + ["--drop-overlap", bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not out.exists()
+
+
+def test_drop_overlap_miracl_removes_tydi_train_questions(data_dir, tmp_path):
+    from babelir.training.leakage import check_leakage
+
+    out = tmp_path / "p.parquet"
+    summary = build_pairs(["tydiqa-goldp:train"], data_dir, out, languages=["sw"],
+                          drop_overlap=["miracl"])
+    frame = load_pairs(out)
+    assert check_leakage(frame, "miracl", data_dir).verdict == "clean"
+    by = summary["drop_overlap"]["by_benchmark"]["miracl"]["by_reason"]
+    assert by["questions"]["examples"] >= 446  # sw topics that are TyDi train questions
+    assert all(by[c]["examples"] == 0 for c in ("ids", "contexts", "sentences"))
+    assert summary["examples"] + by["questions"]["examples"] == 2755  # sw train questions
+
+
+def test_passages_with_sentences_finds_every_passage():
+    from babelir.training.decontaminate import passages_with_sentences
+
+    sentence = "this sentence is long enough to be compared here"
+    passages = ["nothing here at all, really nothing", f"a {sentence} b", sentence,
+                f"{sentence} and more", "short"]
+    assert passages_with_sentences([sentence, "too short"], passages) == {1, 2, 3}
+    assert passages_with_sentences(["an absent sentence that is long enough"], passages) == set()
+
+
+def test_drop_overlap_in_an_experiment(small_xquad, tmp_path):
+    from babelir.experiment import ensure_pairs, load_experiment
+
+    data, user, xquad_ids = small_xquad
+
+    def experiment(drop: str) -> Path:
+        path = tmp_path / "exp.yaml"
+        path.write_text(f"""
+name: t
+results: {tmp_path / 'results'}
+work: {tmp_path / 'work'}
+data_dir: {data}
+pairs:
+  out: {tmp_path / 'pairs.parquet'}
+  sources: [xquad-r, "jsonl:{user}"]
+  languages: [en, de]
+{drop}
+systems:
+  - name: bm25
+    model: bm25
+""")
+        return path
+
+    ensure_pairs(load_experiment(experiment("  drop_overlap: [xquad-r]")))
+    kept = json.loads((tmp_path / "results" / "pairs.summary.json").read_text())
+    assert kept["drop_overlap"]["benchmarks"] == ["xquad-r"]
+    assert kept["drop_overlap"]["removed_examples"] == len(xquad_ids) + 2
+    assert set(load_pairs(tmp_path / "pairs.parquet")["example_id"]) == {"u3"}
+    ensure_pairs(load_experiment(experiment("  drop_overlap: xquad-r")))  # same, as a string
+    with pytest.raises(BabelirError, match=r"built otherwise.*drop_overlap: \['xquad-r'\] "
+                                           r"\(file\) vs None \(experiment\)"):
+        ensure_pairs(load_experiment(experiment("")))
+    with pytest.raises(BabelirError, match=r"`pairs.drop_overlap`: cannot decontaminate "
+                                           r"against 'xnli'"):
+        load_experiment(experiment("  drop_overlap: [xquad-r, xnli]"))

@@ -13,16 +13,29 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _benchmark(value: str) -> str:
-    from babelir.data.registry import BENCHMARKS
+def _positive_int(value: str) -> int:
+    """An argparse type: a whole number N >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
-    if value in BENCHMARKS or value == "miracl" or value.startswith("miracl:"):
+
+def _benchmark(value: str) -> str:
+    from babelir.data.registry import benchmark_names
+
+    if value in benchmark_names() or value == "miracl" or value.startswith("miracl:"):
         return value
-    raise argparse.ArgumentTypeError(f"choose from {', '.join(BENCHMARKS)} or miracl[:lang,...]")
+    raise argparse.ArgumentTypeError(f"choose from {', '.join(benchmark_names())} or "
+                                     "miracl[:lang,...]")
 
 
 def add_eval_parser(sub) -> None:
-    from babelir.data.registry import BENCHMARKS
+    from babelir.data.registry import BENCHMARKS, VALIDATION_BENCHMARKS
+    from babelir.retrieval.dense import add_encoding_options
     from babelir.retrieval.tokenize import TOKENIZERS
 
     p = sub.add_parser("eval", help="evaluate a retriever (dense model or bm25) on a benchmark")
@@ -30,7 +43,8 @@ def add_eval_parser(sub) -> None:
                    help="'bm25', 'multilingual-e5-small' (bundled), a HF id or a local folder")
     p.add_argument("--benchmark", default="xquad-r", type=_benchmark,
                    help=f"{', '.join(BENCHMARKS)}, or miracl[:sw,te,...] (needs --corpus, "
-                        "or --online)")
+                        f"or --online); validation sets built from the training sources' "
+                        f"dev split (data folder only): {', '.join(VALIDATION_BENCHMARKS)}")
     p.add_argument("--corpus", help="MIRACL passages, JSONL[.gz] {docid,title,text}: '{lang}' in "
                    "the path is replaced, or a folder holding <lang>.jsonl.gz")
     p.add_argument("--index", choices=("exact", "hnsw", "ivfpq"), default="exact",
@@ -42,11 +56,12 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--data-dir", help=f"data folder laid out like upstream (default ${DATA_ENV})")
     p.add_argument("--cache-dir", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/babelir)")
     p.add_argument("--languages", type=_csv, help="comma-separated subset, e.g. en,de,zh")
-    p.add_argument("--max-articles", type=int, help="keep the first N articles per language")
+    p.add_argument("--max-articles", type=_positive_int,
+                   help="keep the first N articles per language (N >= 1)")
     p.add_argument("--candidate-mode", choices=("sentence", "context"), default="sentence",
                    help="encode the sentence alone, or sentence + its paragraph (LAReQA style)")
     p.add_argument("--max-length", type=int, default=128, help="max tokens per input")
-    p.add_argument("--batch-size", type=int, default=64)
+    add_encoding_options(p)
     p.add_argument("--query-prefix", help="override the model's query prefix")
     p.add_argument("--passage-prefix", help="override the model's passage prefix")
     p.add_argument("--bm25-tokenizer", choices=tuple(TOKENIZERS),
@@ -59,7 +74,8 @@ def add_eval_parser(sub) -> None:
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    from babelir.eval_job import EvalConfig, run_eval
+    from babelir.eval_job import EvalConfig, default_out_dir, run_eval
+    from babelir.io import check_output_folder
     from babelir.report.tables import full_report
 
     if args.benchmark.split(":")[0] == "miracl":
@@ -69,6 +85,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         return 0
     fields = EvalConfig.__dataclass_fields__
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    check_output_folder(config.out or default_out_dir(config))  # refused before any work
     results = run_eval(config)
     print(full_report(results))
     t = results["timing_s"]
@@ -101,6 +118,7 @@ def run_table_command(args: argparse.Namespace) -> int:
 
 def add_data_parser(sub) -> None:
     from babelir.data.pairs import POSITIVE_MODES, SOURCE_HELP
+    from babelir.retrieval.dense import add_encoding_options
 
     data = sub.add_parser("data", help="build training data").add_subparsers(
         dest="data_command", required=True)
@@ -114,6 +132,10 @@ def add_data_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--languages", type=_csv, help="keep only these languages")
     p.add_argument("--benchmark", help="refuse sources that leak into this benchmark")
+    p.add_argument("--drop-overlap", type=_csv, metavar="BENCHMARK[,BENCHMARK...]",
+                   help="remove every example that the leakage guard flags against these "
+                        "benchmarks (xquad-r, mlqa-r, miracl; their files in the data folder, "
+                        "as `babelir train` checks them); the summary lists what went")
     p.set_defaults(handler=run_build_pairs_command)
     p = data.add_parser("mine-negatives",
                         help="add one hard negative per row (same language and dataset)")
@@ -123,6 +145,7 @@ def add_data_parser(sub) -> None:
     p.add_argument("--model", help="dense model for --method model (e.g. multilingual-e5-small)")
     p.add_argument("--top-k", type=int, default=10, help="draw the negative from the top k")
     p.add_argument("--seed", type=int, default=0)
+    add_encoding_options(p)
     p.set_defaults(handler=run_mine_negatives_command)
 
 
@@ -138,8 +161,15 @@ def run_build_pairs_command(args: argparse.Namespace) -> int:
         raise BabelirError(f"no data folder: pass --data-dir or set ${DATA_ENV}")
     summary = build_pairs(args.source, folder, Path(args.out), positive=args.positive,
                           dev_fraction=args.dev_fraction, seed=args.seed,
-                          languages=args.languages, benchmark=args.benchmark)
+                          languages=args.languages, benchmark=args.benchmark,
+                          drop_overlap=args.drop_overlap)
     print(json.dumps({k: summary.get(k) for k in ("rows", "examples", "split")}, indent=2))
+    removed = summary.get("drop_overlap")
+    if removed is not None:
+        reasons = {b: {c: v["examples"] for c, v in r["by_reason"].items() if v["examples"]}
+                   for b, r in removed["by_benchmark"].items()}
+        print(f"removed {removed['removed_examples']:,} examples ({removed['removed_rows']:,} "
+              f"rows) overlapping {', '.join(removed['benchmarks'])}: {json.dumps(reasons)}")
     print(f"wrote {args.out}")
     return 0
 
@@ -153,7 +183,9 @@ def run_mine_negatives_command(args: argparse.Namespace) -> int:
     from babelir.retrieval.mining import mine_hard_negatives, mining_summary
 
     mined = mine_hard_negatives(load_pairs(Path(args.pairs)), method=args.method,
-                                model=args.model, top_k=args.top_k, seed=args.seed)
+                                model=args.model, top_k=args.top_k, seed=args.seed,
+                                batch_size=args.batch_size, precision=args.precision,
+                                backend=args.backend)
     with atomic_path(args.out) as tmp:
         mined.to_parquet(tmp)
     print(json.dumps(mining_summary(mined)["total"], indent=2))
@@ -175,9 +207,51 @@ def run_train_command(args: argparse.Namespace) -> int:
     from babelir.training.config import load_config
     from babelir.training.run import train
 
-    config = load_config(args.config, vars(args))
+    config = load_config(args.config, vars(args), source="command line")
     final = train(config, resume=args.resume)
     print(f"model: {final}")
+    return 0
+
+
+def _unit_interval(value: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {value}")
+    return number
+
+
+def add_merge_parser(sub) -> None:
+    p = sub.add_parser("merge", help="interpolate two models' weights (WiSE-FT): "
+                                     "(1 - weight) * BASE + weight * TUNED")
+    p.add_argument("base", metavar="BASE",
+                   help="base model: 'multilingual-e5-small' (bundled), a local "
+                        "sentence-transformers folder, or a Hub id in the local HF cache")
+    p.add_argument("tuned", metavar="TUNED",
+                   help="fine-tuned model of the same architecture (a sentence-transformers "
+                        "folder); the output copies its folder (tokenizer, pooling, prompts)")
+    p.add_argument("--weight", type=_unit_interval, required=True, metavar="LAMBDA",
+                   help="interpolation weight in [0, 1]: 0 = BASE, 1 = TUNED")
+    p.add_argument("--out", required=True,
+                   help="output folder: a sentence-transformers model with babelir-merge.json")
+    p.add_argument("--cache-dir", help=f"cache folder, where the bundled model is materialised "
+                                       f"(default ${CACHE_ENV} or ~/.cache/babelir)")
+    p.set_defaults(handler=run_merge_command)
+
+
+def run_merge_command(args: argparse.Namespace) -> int:
+    import json
+
+    from babelir.models.merge import merge_models
+    from babelir.settings import cache_dir
+
+    record = merge_models(args.base, args.tuned, args.weight, args.out,
+                          cache_dir(args.cache_dir))
+    print(json.dumps({k: record[k] for k in ("weight", "parameters", "modules")}))
+    print(f"wrote {record['out']}")
     return 0
 
 
@@ -188,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_table_parser(sub)
     add_data_parser(sub)
     add_train_parser(sub)
+    add_merge_parser(sub)
     from babelir.experiment import add_experiment_parser
     from babelir.report.experiment_report import add_report_parser
 

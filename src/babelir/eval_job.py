@@ -10,19 +10,23 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from babelir import __version__
 from babelir.data.lareqa import RetrievalBenchmark, load_benchmark
 from babelir.data.registry import get_benchmark
-from babelir.evaluation.lareqa import LareqaResults, ScoreMatrices, evaluate
+from babelir.evaluation.lareqa import InnerProductBlocks, LareqaResults, evaluate
 from babelir.io import atomic_dir, git_commit, sha256_of, write_json
 from babelir.report.plots import pair_heatmap
 from babelir.report.tables import full_report
-from babelir.report.trec import write_qrels, write_run
+from babelir.report.trec import write_qrels, write_top_run
 from babelir.settings import cache_dir as default_cache_dir
 from babelir.settings import data_dir as default_data_dir
+
+if TYPE_CHECKING:
+    from babelir.retrieval.bm25 import BenchmarkBm25Scorer
 
 BM25 = "bm25"
 
@@ -38,7 +42,9 @@ class EvalConfig:
     max_articles: int | None = None
     candidate_mode: str = "sentence"
     max_length: int = 128
-    batch_size: int = 64
+    batch_size: int = 32
+    precision: str = "fp32"  # fp32 | bf16 | int8 (retrieval/dense.py)
+    backend: str = "auto"  # auto | torch | onnx
     query_prefix: str | None = None
     passage_prefix: str | None = None
     bm25_tokenizer: str | None = None
@@ -53,34 +59,37 @@ def default_out_dir(config: EvalConfig) -> Path:
     return Path("runs") / f"{slug}-{config.benchmark}"
 
 
-def bm25_scores(bench: RetrievalBenchmark, config: EvalConfig) -> tuple[ScoreMatrices, dict]:
-    from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, bm25_scores_for_benchmark
+def bm25_scores(bench: RetrievalBenchmark, config: EvalConfig) -> tuple[BenchmarkBm25Scorer, dict]:
+    """The BM25 indexes (pooled and per language); ``evaluate`` scores them block by block,
+    so the two (queries × candidates) matrices are never held whole."""
+    from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, BenchmarkBm25Scorer
 
     tokenizer = config.bm25_tokenizer or DEFAULT_TOKENIZER
-    pooled, by_language = bm25_scores_for_benchmark(
-        bench.query_texts, [bench.languages[i] for i in bench.query_lang],
-        bench.candidate_texts(config.candidate_mode), [bench.languages[i] for i in bench.cand_lang],
-        tokenizer=tokenizer,
+    scorer = BenchmarkBm25Scorer(
+        bench.query_texts, bench.candidate_texts(config.candidate_mode),
+        [bench.languages[i] for i in bench.cand_lang], tokenizer=tokenizer,
     )
-    return ScoreMatrices(pooled, by_language), {"retriever": "bm25 (bm25s)", "tokenizer": tokenizer}
+    return scorer, {"retriever": "bm25 (bm25s)", "tokenizer": tokenizer}
 
 
-def dense_scores(bench: RetrievalBenchmark, config: EvalConfig, cache: Path) -> tuple[ScoreMatrices, dict]:
+def dense_scores(bench: RetrievalBenchmark, config: EvalConfig,
+                 cache: Path) -> tuple[InnerProductBlocks, dict]:
     from babelir.models.registry import resolve_model
-    from babelir.retrieval.dense import (DenseEncoder, EmbeddingCache, encode_by_group,
-                                         inner_product_scores)
+    from babelir.retrieval.dense import DenseEncoder, EmbeddingCache, encode_by_group
 
     choice = resolve_model(config.model, cache, config.query_prefix, config.passage_prefix)
     encoder = DenseEncoder(choice, config.max_length, config.batch_size, config.device,
-                           EmbeddingCache(cache / "embeddings") if config.embedding_cache else None)
+                           EmbeddingCache(cache / "embeddings") if config.embedding_cache else None,
+                           config.precision, config.backend, cache)
     queries = encode_by_group(encoder, bench.query_texts, bench.query_lang, bench.languages, "query")
     candidates = encode_by_group(encoder, bench.candidate_texts(config.candidate_mode),
                                  bench.cand_lang, bench.languages, "passage")
-    scores = inner_product_scores(queries, candidates)
+    scores = InnerProductBlocks(queries, candidates)  # scored per block of queries
     info = {"retriever": "dense (sentence-transformers, exact inner product)",
             "model_location": _portable(choice.location), "model_fingerprint": encoder.fingerprint,
-            "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix}
-    return ScoreMatrices(scores, scores), info
+            "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix,
+            "precision": encoder.precision, "backend": encoder.backend}
+    return scores, info
 
 
 def _portable(path: str) -> str:
@@ -134,15 +143,16 @@ def results_dict(bench: RetrievalBenchmark, res: LareqaResults, config: EvalConf
 
 
 def write_outputs(out: Path, bench: RetrievalBenchmark, res: LareqaResults,
-                  scores: ScoreMatrices, results: dict) -> None:
+                  results: dict) -> None:
     """Everything goes into a temporary folder that replaces ``out`` only when complete."""
     with atomic_dir(out) as tmp:
         write_json(tmp / "summary.json", results["summary"])
         write_json(tmp / "results.json", results)
         (tmp / "tables.md").write_text(full_report(results), encoding="utf-8")
         pair_heatmap(results, tmp / "heatmap_map.png")
-        write_run(tmp / "run.multilingual.trec", scores.pooled, bench.query_ids, bench.cand_ids,
-                  tag=re.sub(r"\s+", "_", results["summary"]["model"]))
+        write_top_run(tmp / "run.multilingual.trec", res.top_scores, res.top_ids,
+                      bench.query_ids, bench.cand_ids,
+                      tag=re.sub(r"\s+", "_", results["summary"]["model"]))
         write_qrels(tmp / "qrels.multilingual.trec", bench.gold, bench.query_ids, bench.cand_ids)
         np.savez_compressed(
             tmp / "per_query.npz", query_ids=np.array(bench.query_ids),
@@ -171,6 +181,7 @@ def run_eval(config: EvalConfig) -> dict:
     timing["metrics"] = time.perf_counter() - start
     results = results_dict(bench, res, config, info, timing)
     out = Path(config.out) if config.out else default_out_dir(config)
-    write_outputs(out, bench, res, scores, results)
+    del scores  # the top candidates for the run file are in ``res``
+    write_outputs(out, bench, res, results)
     results["out"] = str(out)
     return results

@@ -151,6 +151,22 @@ def _require_mapping(value, what: str, path) -> dict:
     return value
 
 
+def _drop_overlap_setting(value, path) -> list[str]:
+    """``pairs.drop_overlap``: a benchmark name, a comma-separated string or a list of names
+    (checked: xquad-r, mlqa-r, miracl)."""
+    from babelir.training.decontaminate import check_benchmarks
+
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BabelirError(f"experiment {path}: `pairs.drop_overlap` must be a list of "
+                           f"benchmark names, got {value!r}")
+    try:
+        return check_benchmarks(value)
+    except BabelirError as exc:
+        raise BabelirError(f"experiment {path}: `pairs.drop_overlap`: {exc}") from None
+
+
 def _alpha_text(alpha: float) -> str:
     return f"{alpha:g}"
 
@@ -187,11 +203,20 @@ def load_experiment(path: str | Path) -> Experiment:
     pairs = _require_mapping(raw.get("pairs"), "pairs", path)
     if "out" not in pairs:
         raise BabelirError(f"experiment {path}: `pairs.out` (the pairs .parquet) is required")
+    if pairs.get("drop_overlap") is not None:
+        pairs["drop_overlap"] = _drop_overlap_setting(pairs["drop_overlap"], path)
     eval_options = _require_mapping(raw.get("eval"), "eval", path)
     bad = sorted(set(eval_options) - set(EVAL_OPTIONS))
     if bad:
         raise BabelirError(f"experiment {path}: unknown eval option(s) {', '.join(bad)}; "
                            f"known: {', '.join(EVAL_OPTIONS)}")
+    if "max_articles" in eval_options:
+        from babelir.data.lareqa import check_max_articles
+
+        try:
+            check_max_articles(eval_options["max_articles"])
+        except BabelirError as exc:
+            raise BabelirError(f"experiment {path}: `eval.max_articles`: {exc}") from None
     significance = {"permutations": 10_000, "bootstrap": 10_000, "seed": 0, "level": 0.95,
                     **_require_mapping(raw.get("significance"), "significance", path)}
     benchmarks = raw.get("benchmarks", "auto")
@@ -227,7 +252,7 @@ def _train_values(exp: Experiment, overrides: dict, run: str, seed: int, strateg
                   pairs=str(exp.pairs["out"]), data_dir=exp.data_dir, cache_dir=exp.cache_dir)
     if alpha is not None:
         values["alpha"] = float(alpha)
-    return load_config(exp.train_base, values).to_dict()
+    return load_config(exp.train_base, values, source=f"experiment {exp.path}").to_dict()
 
 
 def _plan(exp: Experiment) -> None:
@@ -484,9 +509,13 @@ def ensure_pairs(exp: Experiment) -> Path:
             raise BabelirError(f"{out} does not exist and the experiment gives no "
                                "`pairs.sources` to build it from")
         _say(f"building training pairs {out} from {', '.join(sources)}")
+        from babelir.settings import cache_dir
+
+        drop = exp.pairs.get("drop_overlap")  # checked by load_experiment
         build_pairs(list(sources), folder, out, positive=exp.pairs.get("positive", "paragraph"),
                     dev_fraction=exp.pairs.get("dev_fraction", 0.05),
-                    seed=exp.pairs.get("seed", 0), languages=exp.pairs.get("languages"))
+                    seed=exp.pairs.get("seed", 0), languages=exp.pairs.get("languages"),
+                    drop_overlap=drop, cache_dir=cache_dir(exp.cache_dir) if drop else None)
     if summary.is_file():
         _check_pairs_spec(exp, json.loads(summary.read_text(encoding="utf-8")), summary)
     kept = exp.results / "pairs.summary.json"
@@ -498,13 +527,16 @@ def ensure_pairs(exp: Experiment) -> Path:
 
 def _check_pairs_spec(exp: Experiment, summary: dict, path: Path) -> None:
     """An existing pairs file must have been built as the experiment says."""
-    defaults = {"positive": "paragraph", "dev_fraction": 0.05, "seed": 0, "languages": None}
+    defaults = {"positive": "paragraph", "dev_fraction": 0.05, "seed": 0, "languages": None,
+                "drop_overlap": None}
     spec = {**defaults, **{k: v for k, v in exp.pairs.items() if k != "out"}}
     if spec.get("languages") is not None:
         spec["languages"] = sorted(spec["languages"])
-    diff = [f"{k}: {summary.get(k)!r} (file) vs {v!r} (experiment)" for k, v in spec.items()
-            if k in ("sources", "positive", "dev_fraction", "seed", "languages")
-            and summary.get(k) != v]
+    built = dict(summary)
+    built["drop_overlap"] = (summary.get("drop_overlap") or {}).get("benchmarks")
+    diff = [f"{k}: {built.get(k)!r} (file) vs {v!r} (experiment)" for k, v in spec.items()
+            if k in ("sources", "positive", "dev_fraction", "seed", "languages",
+                     "drop_overlap") and built.get(k) != v]
     if diff:
         raise BabelirError(f"{path} was built otherwise than the experiment's `pairs:` says "
                            f"({'; '.join(diff)}); delete the pairs file to rebuild it, or give "
@@ -574,7 +606,8 @@ def model_size(folder: Path, frozen_embeddings: bool) -> dict | None:
 
 
 def keep_eval(source: Path, target: Path) -> None:
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, legacy=lambda folder: {p.name for p in folder.iterdir()}
+                    <= set(EVAL_FILES)) as tmp:  # kept before babelir marked its outputs
         for name in EVAL_FILES:
             if (source / name).is_file():
                 shutil.copyfile(source / name, tmp / name)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
+import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -21,28 +27,259 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final``; on success it replaces ``final``.
+#: written by babelir into every folder it creates with ``atomic_dir`` (JSON, listing the files
+#: it wrote): only such a folder, holding no other files, or an empty one, is ever replaced
+MARKER = ".babelir-output"
+MARKER_NOTE = ("written by babelir: writing the same output again replaces this folder whole, "
+               "unless it holds files that are not listed here")
+STALE_SECONDS = 2 * 24 * 3600  # leftovers of another machine (or unknown origin) older than this
+LOCK_TIMEOUT_S = 600.0
 
-    On any exception the temporary folder is removed and ``final`` is left untouched.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; give the usual permissions
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _protected_reason(final: Path) -> str | None:
+    """Why ``final`` may never be an output folder (None when it may)."""
+    if final.name in ("", ".", ".."):
+        return f"{str(final)!r} names no folder of its own"
+    resolved = final.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd:
+        return "it is the current working folder"
+    if resolved in cwd.parents:
+        return "it holds the current working folder"
+    if resolved == Path(resolved.anchor):
+        return "it is the root of the filesystem"
     try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if resolved == Path.home().resolve():
+            return "it is the home folder"
+    except RuntimeError:  # no home folder known
+        pass
+    return None
+
+
+def is_babelir_output(folder: str | os.PathLike,
+                      legacy: Callable[[Path], bool] | None = None) -> bool:
+    """Whether ``folder`` holds babelir's marker (or, for outputs written before the marker
+    existed, passes the caller's ``legacy`` test)."""
+    folder = Path(folder)
+    return (folder / MARKER).is_file() or bool(legacy is not None and legacy(folder))
+
+
+def check_output_folder(final: str | os.PathLike,
+                        legacy: Callable[[Path], bool] | None = None) -> None:
+    """BabelirError unless ``final`` may be (re)written whole by babelir: it does not exist,
+    is an empty folder, or is a babelir output folder. ``.``/``..``, the working folder and
+    its parents, the home folder and the filesystem root are always refused."""
+    from babelir.errors import BabelirError
+
+    final = Path(final)
+    reason = _protected_reason(final)
+    if reason is not None:
+        raise BabelirError(f"refusing to write an output folder at {final}: {reason}; "
+                           "choose another --out")
+    if final.is_symlink():
+        raise BabelirError(f"{final} is a symbolic link, not a babelir output folder; "
+                           "choose another --out or remove it yourself")
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise BabelirError(f"{final} is a file, not a babelir output folder; choose another "
+                           "--out or remove it yourself")
+    if (final / MARKER).is_file():
+        foreign = _unlisted_files(final)
+        if not foreign:
+            return
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                           else "")
+        raise BabelirError(f"{final} is a babelir output folder, but holds files babelir did "
+                           f"not write ({shown}); move them away, choose another --out, or "
+                           "remove the folder yourself")
+    if is_babelir_output(final, legacy) or not any(final.iterdir()):
+        return
+    raise BabelirError(f"{final} is not a babelir output folder (it holds files babelir did "
+                       f"not write, and no {MARKER}); choose another --out or remove it "
+                       "yourself")
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != MARKER)
+
+
+def _unlisted_files(folder: Path) -> list[str]:
+    """Files in a marked folder that its marker does not list (an older, unlisted marker:
+    none)."""
+    try:
+        listed = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if not isinstance(listed, list):
+        return []
+    return sorted(set(_files_in(folder)) - set(listed))
+
+
+def mark_output(folder: str | os.PathLike, list_files: bool = False) -> None:
+    """Write babelir's marker into ``folder`` (so babelir may later replace it); with
+    ``list_files`` it lists the files there, and a file added later blocks the replacement."""
+    folder = Path(folder)
+    record = {"babelir": MARKER_NOTE}
+    if list_files:
+        record["files"] = _files_in(folder)
+    (folder / MARKER).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def output_lock(final: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold an exclusive ``fcntl.flock`` on ``.NAME.lock`` beside ``final``: writers of the same
+    folder take turns. The lock file is removed on release (a waiter that locked a removed
+    file notices and locks the new one)."""
+    from babelir.errors import BabelirError
+
+    final = Path(final)
+    path = final.parent / f".{final.name}.lock"
+    deadline = time.monotonic() + timeout
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise BabelirError(f"another process has been writing {final} for "
+                                           f"{timeout:.0f} s (lock {path}); try again later")
+                    time.sleep(0.05)
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)  # the holder before us removed that file: lock the current one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)  # releases the lock
+
+
+_OURS = re.compile(r"(tmp|old)-([0-9a-f]{8})-(\d+)-[0-9a-f]{8}")
+_OLDER = re.compile(r"tmp-[a-z0-9_]{8}|old-\d+")  # the names of babelir before the host tag
+
+
+def _stale_owner_gone(path: Path) -> bool:
+    """Whether the process that made ``path`` (``.NAME.tmp-<host>-<pid>-<random>``) is gone:
+    dead on this machine; on another machine, or named by an older babelir, when older than
+    STALE_SECONDS. Any other name is not babelir's: never."""
+    suffix = path.name.rsplit(".", 1)[-1]
+    ours = _OURS.fullmatch(suffix)
+    if ours is None and not _OLDER.fullmatch(suffix):
+        return False
+    if ours is not None and ours.group(2) == _host_tag():
+        pid = int(ours.group(3))
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    try:
+        return time.time() - path.lstat().st_mtime > STALE_SECONDS
+    except FileNotFoundError:
+        return False
+
+
+def clean_stale(final: str | os.PathLike) -> None:
+    """Remove ``.NAME.tmp-*`` / ``.NAME.old-*`` beside ``final`` left by a killed process.
+    Call it holding ``output_lock(final)``. A killed swap that had moved ``final`` aside
+    (``final`` missing, an ``old`` there) is undone: the old folder is put back."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return
+    name = glob.escape(final.name)
+    stale = [p for pattern in (f".{name}.tmp-*", f".{name}.old-*")
+             for p in final.parent.glob(pattern) if _stale_owner_gone(p)]
+    olds = sorted((p for p in stale if ".old-" in p.name), key=lambda p: p.lstat().st_mtime)
+    if olds and not os.path.lexists(final) and (olds[-1] / MARKER).is_file():
+        os.replace(olds[-1], final)
+        stale.remove(olds[-1])
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _sibling(final: Path, kind: str) -> Path:
+    return final.parent / (f".{final.name}.{kind}-{_host_tag()}-{os.getpid()}-"
+                           f"{uuid.uuid4().hex[:8]}")
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Put ``tmp`` at ``final``; the previous ``final`` is moved aside first and removed last
+    (put back if the second rename fails)."""
     old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if os.path.lexists(final):
+        old = _sibling(final, "old")
         os.replace(final, old)
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | os.PathLike, *,
+               legacy: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; on success it replaces ``final``.
+
+    ``final`` must be absent, empty, or a babelir output folder holding only the files babelir
+    wrote there (``check_output_folder``; ``legacy`` recognises outputs written before the
+    marker existed): anything else is refused before any work, and checked again at the swap.
+    The temporary folder gets the marker (listing its files once complete), and is removed on
+    any failure (``final`` is then untouched). Concurrent writers of the same ``final`` swap
+    in turn under ``output_lock``: each swap is whole, the last wins. Leftovers of killed
+    processes are cleaned first (``clean_stale``).
+    """
+    from babelir.errors import BabelirError
+
+    final = Path(final)
+    check_output_folder(final, legacy)
+    tmp = _sibling(final, "tmp")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with output_lock(final):
+            clean_stale(final)
+        tmp.mkdir(mode=0o777)  # the usual permissions (umask applies)
+    except OSError as exc:
+        raise BabelirError(f"cannot write the output folder {final}: {exc}") from None
+    try:
+        mark_output(tmp)
+        yield tmp
+        mark_output(tmp, list_files=True)
+        with output_lock(final):
+            clean_stale(final)
+            check_output_folder(final, legacy)  # another process may have written it since
+            _swap_in(tmp, final)
+    finally:
+        if os.path.lexists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

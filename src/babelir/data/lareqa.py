@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from babelir.data.registry import BenchmarkSpec, check_languages, resolve_file
-from babelir.errors import DataError
+from babelir.data.registry import BenchmarkSpec, ValidationSpec, check_languages, resolve_file
+from babelir.errors import BabelirError, DataError
 
 CANDIDATE_MODES = ("sentence", "context")
 
@@ -89,6 +89,38 @@ def _require(mapping: object, key: str, path: Path, record: str):
     return mapping[key]
 
 
+def _list(value: object, what: str, path: Path, record: str) -> list:
+    """``value`` if it is a JSON array; else a DataError (a dict here would be iterated
+    over its keys, or sliced into a TypeError)."""
+    if not isinstance(value, list):
+        raise DataError(f"{what!r} must be a list, got {type(value).__name__}", path=path,
+                        record=record)
+    return value
+
+
+def check_max_articles(max_articles: object) -> int | None:
+    """``None`` (every article) or a whole number >= 1 (a negative one would slice off the
+    last articles instead of keeping the first ones)."""
+    if max_articles is None:
+        return None
+    if isinstance(max_articles, bool) or not isinstance(max_articles, int) or max_articles < 1:
+        raise BabelirError(f"max_articles must be a whole number >= 1 (or absent for every "
+                           f"article), got {max_articles!r}")
+    return max_articles
+
+
+def _answer_start(qa: dict, path: Path, record: str) -> int:
+    """The first answer's ``answer_start``: a JSON integer (not a string, not true/false)."""
+    answers = _list(_require(qa, "answers", path, record), "answers", path, record)
+    if not answers:
+        raise DataError("question has no answer", path=path, record=record)
+    start = _require(answers[0], "answer_start", path, record)
+    if isinstance(start, bool) or not isinstance(start, int):
+        raise DataError(f"answer_start must be an integer, got {start!r}", path=path,
+                        record=record)
+    return start
+
+
 def _nonempty_text(text: object, what: str, path: Path, record: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"empty or non-text {what}", path=path, record=record)
@@ -98,8 +130,11 @@ def _nonempty_text(text: object, what: str, path: Path, record: str) -> str:
 def _sentence_spans(paragraph: dict, path: Path, record: str) -> list[tuple[int, int]]:
     context = _nonempty_text(_require(paragraph, "context", path, record), "context", path, record)
     spans = []
-    for k, span in enumerate(_require(paragraph, "sentence_breaks", path, record)):
+    breaks = _list(_require(paragraph, "sentence_breaks", path, record), "sentence_breaks",
+                   path, record)
+    for k, span in enumerate(breaks):
         if (not isinstance(span, (list, tuple)) or len(span) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in span)
                 or not 0 <= span[0] < span[1] <= len(context)):
             raise DataError(f"bad sentence_breaks entry {k}: {span!r}", path=path, record=record)
         spans.append((int(span[0]), int(span[1])))
@@ -124,15 +159,12 @@ def _parse_paragraph(out: LanguageFile, paragraph: dict, path: Path, record: str
         out.cand_ids.append(f"{record}/s{k}")
         out.cand_sentences.append(sentence.strip())
         out.cand_contexts.append(context)
-    for qa in _require(paragraph, "qas", path, record):
-        qid = _require(qa, "id", path, record)
+    for k, qa in enumerate(_list(_require(paragraph, "qas", path, record), "qas", path, record)):
+        qid = _require(qa, "id", path, f"{record} qas[{k}]")
         qrecord = f"{record} question {qid}"
         question = _nonempty_text(_require(qa, "question", path, qrecord), "question", path, qrecord)
-        answers = _require(qa, "answers", path, qrecord)
-        if not answers:
-            raise DataError("question has no answer", path=path, record=qrecord)
-        answer_start = _require(answers[0], "answer_start", path, qrecord)
-        sentence = _gold_sentence(spans, int(answer_start))
+        answer_start = _answer_start(qa, path, qrecord)
+        sentence = _gold_sentence(spans, answer_start)
         if sentence is None:
             raise DataError(f"answer_start {answer_start} falls in no sentence", path=path,
                             record=qrecord)
@@ -144,6 +176,7 @@ def _parse_paragraph(out: LanguageFile, paragraph: dict, path: Path, record: str
 def load_language_file(path: Path, lang: str, max_articles: int | None = None) -> LanguageFile:
     """Parse one LAReQA language file; errors name the file and the record."""
     path = Path(path)
+    max_articles = check_max_articles(max_articles)
     try:
         with open(path, encoding="utf-8") as fh:
             root = json.load(fh)
@@ -151,10 +184,12 @@ def load_language_file(path: Path, lang: str, max_articles: int | None = None) -
         raise DataError("file not found", path=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"malformed JSON ({exc})", path=path) from None
-    articles = _require(root, "data", path, "top level")
+    articles = _list(_require(root, "data", path, "top level"), "data", path, "top level")
     out = LanguageFile(lang, [], [], [], [], [], [])
     for a, article in enumerate(articles[:max_articles]):
-        for p, paragraph in enumerate(_require(article, "paragraphs", path, f"article {a}")):
+        paragraphs = _list(_require(article, "paragraphs", path, f"article {a}"), "paragraphs",
+                           path, f"article {a}")
+        for p, paragraph in enumerate(paragraphs):
             _parse_paragraph(out, paragraph, path, f"{lang}/a{a}/p{p}")
     if not out.query_texts:
         raise DataError("no questions found", path=path)
@@ -201,6 +236,11 @@ def load_benchmark(
 
     ``max_articles`` keeps the first N articles of every file (a consistent subset for tests).
     """
+    max_articles = check_max_articles(max_articles)  # before any file is looked up
+    if isinstance(spec, ValidationSpec):  # built from a training source's dev split
+        from babelir.data.validation import load_validation_benchmark
+
+        return load_validation_benchmark(spec, data_dir, cache_dir, languages, max_articles)
     langs = check_languages(spec, languages)
     files = {lang: resolve_file(spec, lang, data_dir, cache_dir, online) for lang in langs}
     parts = [load_language_file(files[lang], lang, max_articles) for lang in langs]

@@ -13,14 +13,13 @@ read in chunks by ``iter_corpus`` so that memory does not grow with the corpus.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from babelir.data.validate import text_lines
 from babelir.errors import DataError
 
 LANGUAGES = ("ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw",
@@ -94,11 +93,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
     if not path.is_file():
         raise DataError("missing MIRACL file (see the data README §3.5 for its source: "
                         f"{TOPICS_URL if 'topics' in path.name else QRELS_URL})", path)
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if line.strip():
-                yield number, line
+    yield from text_lines(path)  # a line that is not UTF-8: DataError naming it
 
 
 def load_topics(path: str | os.PathLike) -> dict[str, str]:
@@ -154,14 +149,6 @@ def load_miracl(data: str | os.PathLike, languages=None) -> dict[str, MiraclLang
     return {lang: load_language(data, lang) for lang in (languages or LANGUAGES)}
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    with open(path, "rb") as probe:
-        gz = probe.read(2) == b"\x1f\x8b"
-    if gz:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
 def passage_text(record: dict, with_title: bool = True) -> str:
     """The text to encode for a corpus record: ``title + " " + text`` (MIRACL baselines)."""
     title = record.get("title") or ""
@@ -179,21 +166,19 @@ def iter_corpus(path: str | os.PathLike, chunk_size: int = 10_000,
         raise DataError("no MIRACL corpus file (JSON lines {docid, title, text})", path)
     chunk: list[dict] = []
     for file in files:
-        with _open_text(file) as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"not JSON: {exc}", file, f"line {number}") from None
-                if not isinstance(rec, dict) or not isinstance(rec.get("docid"), str) \
-                        or not isinstance(rec.get("text"), str):
-                    raise DataError("expected an object with string 'docid' and 'text'", file,
-                                    f"line {number}")
-                chunk.append(rec)
-                if len(chunk) >= chunk_size:
-                    yield chunk
-                    chunk = []
+        # text_lines: a truncated/corrupt .gz or a non-UTF-8 line is a DataError naming them
+        for number, line in text_lines(file):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"not JSON: {exc}", file, f"line {number}") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("docid"), str) \
+                    or not isinstance(rec.get("text"), str):
+                raise DataError("expected an object with string 'docid' and 'text'", file,
+                                f"line {number}")
+            chunk.append(rec)
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
     if chunk:
         yield chunk

@@ -79,6 +79,11 @@ about one paragraph (in any language) are grouped, and so are all translations o
 even when one id has a paragraph in es only and another the same es paragraph plus a de one
 (keying on the lowest-sorting context language alone would split those); TyDi, user files:
 the paragraph hash per language (or the title / ``article`` field); XNLI: the premise group.
+
+Decontamination (``build_pairs(drop_overlap=[benchmark, ...])``, ``--drop-overlap``): after the
+split and the language filter, every example that the leakage guard's checks flag against a
+named benchmark is removed, all its rows (``babelir.training.decontaminate``); the splits of
+the others do not change, and the summary's ``drop_overlap`` lists what went and why.
 """
 
 from __future__ import annotations
@@ -164,6 +169,15 @@ def _field(mapping: object, key: str, path: Path, record: str) -> object:
     return mapping[key]
 
 
+def _items(mapping: object, key: str, path: Path, record: str) -> list:
+    """The JSON array ``mapping[key]``: a DataError when missing or not a list."""
+    value = _field(mapping, key, path, record)
+    if not isinstance(value, list):
+        raise DataError(f"{key!r} must be a list, got {type(value).__name__}", path=path,
+                        record=record)
+    return value
+
+
 def _text(value: object, what: str, path: Path, record: str) -> str:
     if not isinstance(value, str) or not _clean(value):
         raise DataError(f"empty or non-text {what}", path=path, record=record)
@@ -200,14 +214,17 @@ def _answer_sentence(paragraph: dict, context: str, lang: str, qa: dict, path: P
     """The sentence(s) holding the first answer, or None when the answer is blanked."""
     answers = qa.get("answers") or []
     if not isinstance(answers, list):
-        raise DataError("'answers' is not a list", path=path, record=record)
+        raise DataError(f"'answers' must be a list, got {type(answers).__name__}", path=path,
+                        record=record)
     if not answers:
         return None
     answer = answers[0]
     text = _field(answer, "text", path, record)
     start = _field(answer, "answer_start", path, record)
-    if not isinstance(text, str) or not isinstance(start, int) or isinstance(start, bool):
-        raise DataError("answer needs a text and an integer answer_start", path=path,
+    if not isinstance(text, str):
+        raise DataError(f"answer text must be a string, got {text!r}", path=path, record=record)
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise DataError(f"answer_start must be an integer, got {start!r}", path=path,
                         record=record)
     if text == "":
         return None  # blanked (XTREME test/dev layout)
@@ -217,8 +234,12 @@ def _answer_sentence(paragraph: dict, context: str, lang: str, qa: dict, path: P
     breaks = paragraph.get("sentence_breaks")
     if breaks:
         spans = []
+        if not isinstance(breaks, list):
+            raise DataError(f"'sentence_breaks' must be a list, got {type(breaks).__name__}",
+                            path=path, record=record)
         for k, span in enumerate(breaks):
             if (not isinstance(span, (list, tuple)) or len(span) != 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in span)
                     or not 0 <= span[0] < span[1] <= len(context)):
                 raise DataError(f"bad sentence_breaks entry {k}: {span!r}", path=path,
                                 record=record)
@@ -235,15 +256,13 @@ def _parse_squad(path: Path, lang: str, dataset: str, positive: str,
                  make_id: Callable[[int, str], str], unique_ids: bool) -> list[dict]:
     """Rows of a one-language SQuAD file. ``make_id(position, raw_id)`` names examples."""
     root = _read_json(path)
-    articles = _field(root, "data", path, "top level")
-    if not isinstance(articles, list):
-        raise DataError("'data' is not a list", path=path, record="top level")
+    articles = _items(root, "data", path, "top level")
     rows: list[dict] = []
     seen: dict[str, str] = {}
     position = 0
     for a, article in enumerate(articles):
         title = article.get("title") if isinstance(article, dict) else None
-        for p, paragraph in enumerate(_field(article, "paragraphs", path, f"data[{a}]")):
+        for p, paragraph in enumerate(_items(article, "paragraphs", path, f"data[{a}]")):
             record = f"data[{a}].paragraphs[{p}]"
             context = _field(paragraph, "context", path, record)
             if not isinstance(context, str) or not _clean(context):
@@ -253,7 +272,7 @@ def _parse_squad(path: Path, lang: str, dataset: str, positive: str,
                 key = f"title:{title.strip()}"
             else:
                 key = f"{lang}:{_hash(clean_context)}"
-            for k, qa in enumerate(_field(paragraph, "qas", path, record)):
+            for k, qa in enumerate(_items(paragraph, "qas", path, record)):
                 raw_id = str(_field(qa, "id", path, f"{record}.qas[{k}]"))
                 qrecord = f"{record}.qas[{k}] (id {raw_id})"
                 question = _text(_field(qa, "question", path, qrecord), "question", path,
@@ -290,12 +309,12 @@ def load_mlqa_test(data_dir: Path) -> list[dict]:
         _check_lang(q_lang, path, "file name")
         root = _read_json(path)
         seen_here: set[str] = set()
-        for a, article in enumerate(_field(root, "data", path, "top level")):
-            for p, paragraph in enumerate(_field(article, "paragraphs", path, f"data[{a}]")):
+        for a, article in enumerate(_items(root, "data", path, "top level")):
+            for p, paragraph in enumerate(_items(article, "paragraphs", path, f"data[{a}]")):
                 record = f"data[{a}].paragraphs[{p}]"
                 context = _text(_field(paragraph, "context", path, record), "context", path,
                                 record)
-                for k, qa in enumerate(_field(paragraph, "qas", path, record)):
+                for k, qa in enumerate(_items(paragraph, "qas", path, record)):
                     qid = str(_field(qa, "id", path, f"{record}.qas[{k}]"))
                     qrecord = f"{record}.qas[{k}] (id {qid})"
                     question = _text(_field(qa, "question", path, qrecord), "question", path,
@@ -630,6 +649,17 @@ def make_pairs(sources: list[str], data_dir: Path, positive: str = "paragraph",
                dev_fraction: float = 0.05, seed: int = 0,
                languages: Iterable[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """The pairs table (COLUMNS) and per-dataset positive-mode counts, without writing."""
+    frame, positives, _ = _make_table(sources, data_dir, positive, dev_fraction, seed,
+                                      languages)
+    return frame, positives
+
+
+def _make_table(sources: list[str], data_dir: Path, positive: str, dev_fraction: float,
+                seed: int, languages: Iterable[str] | None,
+                drop_overlap: list[str] | None = None,
+                cache_dir: Path | None = None) -> tuple[pd.DataFrame, dict, dict | None]:
+    """``make_pairs``, and with ``drop_overlap`` (benchmark names) the examples that the
+    leakage guard flags against them removed: (table, positive counts, removal report)."""
     _check_positive(positive)
     languages = _check_languages(languages)
     if not 0.0 <= float(dev_fraction) <= 1.0:
@@ -654,12 +684,21 @@ def make_pairs(sources: list[str], data_dir: Path, positive: str = "paragraph",
     if languages is not None:
         frame = frame[frame["lang"].isin(languages)]
     frame = _drop_pairless(frame)
+    removed = None
+    if drop_overlap:
+        from babelir.training.decontaminate import drop_overlap as drop
+
+        frame, removed = drop(frame, drop_overlap, data_dir, cache_dir)
+        if len(frame) == 0:
+            raise BabelirError(f"every example overlaps {', '.join(removed['benchmarks'])} "
+                               f"({removed['removed_examples']:,} removed): nothing is left "
+                               "to train on; choose other sources")
     positives = {
         dataset: {str(k): int(v) for k, v in group["positive"].value_counts().items()}
         for dataset, group in frame.groupby("dataset")
     }
     frame = frame.sort_values(KEY, kind="stable").reset_index(drop=True)
-    return frame[list(COLUMNS)], positives
+    return frame[list(COLUMNS)], positives, removed
 
 
 def summarize(frame: pd.DataFrame, positives: dict | None = None) -> dict:
@@ -710,13 +749,23 @@ def summarize(frame: pd.DataFrame, positives: dict | None = None) -> dict:
 
 def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "paragraph",
                 dev_fraction: float = 0.05, seed: int = 0,
-                languages: Iterable[str] | None = None, benchmark: str | None = None) -> dict:
+                languages: Iterable[str] | None = None, benchmark: str | None = None,
+                drop_overlap: Iterable[str] | None = None,
+                cache_dir: Path | None = None) -> dict:
     """Build the pairs table from ``sources``, write it to ``out`` (Parquet), return a summary.
 
     The summary is also written beside ``out`` as ``<stem>.summary.json``. ``benchmark``
     (e.g. ``"xquad-r"``, ``"miracl"``) refuses sources that leak into that benchmark.
+    ``drop_overlap`` (benchmark names: xquad-r, mlqa-r, miracl) removes every example that
+    the leakage guard flags against them (``babelir.training.decontaminate``; benchmark
+    files from ``data_dir``, then ``cache_dir``); the summary's ``drop_overlap`` says what
+    was removed and why. Without it nothing is removed and the summary has no such key.
     """
     out = Path(out)
+    if drop_overlap is not None:
+        from babelir.training.decontaminate import check_benchmarks
+
+        drop_overlap = check_benchmarks(drop_overlap)  # before any source is read
     if benchmark is not None:
         for spec in sources:
             name, _, variant = spec.partition(":")
@@ -727,7 +776,8 @@ def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "
                 if benchmark in LEAKS.get(dataset, ()):
                     raise BabelirError(f"source {spec!r} leaks into the {benchmark} benchmark "
                                        "(see the data README, section 2); leave it out")
-    frame, positives = make_pairs(sources, data_dir, positive, dev_fraction, seed, languages)
+    frame, positives, removed = _make_table(sources, data_dir, positive, dev_fraction, seed,
+                                            languages, drop_overlap, cache_dir)
     validate_pairs(frame, path=out)
     summary = {
         "out": str(out),
@@ -738,6 +788,8 @@ def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "
         "languages": sorted(languages) if languages is not None else None,
         **summarize(frame, positives),
     }
+    if removed is not None:
+        summary["drop_overlap"] = removed
     with atomic_path(out) as tmp:
         frame.to_parquet(tmp, index=False, engine="pyarrow")
     write_json(out.with_name(f"{out.stem}.summary.json"), summary)

@@ -68,12 +68,58 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class ValidationSpec(BenchmarkSpec):
+    """A validation benchmark built from the DEV split of a training source
+    (``babelir.data.validation``), for model selection (data README, rule 4): it lives in the
+    data folder only (never downloaded) and is loaded by ``babelir.data.lareqa.load_benchmark``
+    like any benchmark. ``source`` is the ``babelir data build-pairs`` source whose dev split
+    it uses; ``files`` maps a file key (what ``bench.files`` is keyed by) to its path in the
+    data folder, relative to ``relative_dir``."""
+
+    source: str = ""
+    file_suffix: str = ".json"
+
+    def relative_path(self, key: str) -> str:
+        return f"{self.relative_dir}/{key}{self.file_suffix}"
+
+
+# Validation benchmarks, kept apart from BENCHMARKS so that an experiment's ``auto`` benchmark
+# list (every test benchmark whose files are found) does not change; ``get_benchmark`` and the
+# CLI's ``--benchmark`` know both.
+VALIDATION_BENCHMARKS: dict[str, ValidationSpec] = {
+    "mlqa-val": ValidationSpec(
+        name="mlqa-val",
+        languages=("de", "es", "vi", "zh"),
+        relative_dir="mlqa/test",
+        url_template="",
+        licence="CC BY-SA 3.0",
+        source="mlqa-test",
+    ),
+    "xnli-val": ValidationSpec(
+        name="xnli-val",
+        languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur",
+                   "vi", "zh"),
+        relative_dir="xnli",
+        url_template="",
+        licence="CC BY-NC 4.0",
+        source="xnli",
+        file_suffix=".tsv",
+    ),
+}
+
+
+def benchmark_names() -> list[str]:
+    """Every benchmark ``get_benchmark`` knows: the test benchmarks, then the validation ones."""
+    return [*BENCHMARKS, *VALIDATION_BENCHMARKS]
+
+
 def get_benchmark(name: str) -> BenchmarkSpec:
     """The spec of a known benchmark, or a clear error listing the known ones."""
-    try:
-        return BENCHMARKS[name]
-    except KeyError:
-        raise BabelirError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}") from None
+    spec = BENCHMARKS.get(name) or VALIDATION_BENCHMARKS.get(name)
+    if spec is None:
+        raise BabelirError(f"unknown benchmark {name!r}; known: {', '.join(benchmark_names())}")
+    return spec
 
 
 def check_languages(spec: BenchmarkSpec, languages: list[str] | None) -> tuple[str, ...]:

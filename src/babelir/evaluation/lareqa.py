@@ -37,6 +37,35 @@ class ScoreMatrices:
     pooled: np.ndarray
     by_language: np.ndarray
 
+    @property
+    def n_queries(self) -> int:
+        return int(self.pooled.shape[0])
+
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``start:stop`` of both matrices (views, no copy)."""
+        return self.pooled[start:stop], self.by_language[start:stop]
+
+
+class InnerProductBlocks:
+    """Dense scores computed one block of queries at a time: ``queries[a:b] @ candidates.T``.
+
+    The same block interface as ``ScoreMatrices`` (``n_queries``, ``block(start, stop)``)
+    without ever holding the full (queries × candidates) matrix; pooled and by-language
+    scores are the same matrix for a dense retriever.
+    """
+
+    def __init__(self, queries: np.ndarray, candidates: np.ndarray):
+        self.queries = torch.as_tensor(np.asarray(queries, dtype=np.float32))
+        self.candidates = torch.as_tensor(np.asarray(candidates, dtype=np.float32))
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.queries.shape[0])
+
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = (self.queries[start:stop] @ self.candidates.T).numpy()
+        return scores, scores
+
 
 @dataclass
 class LareqaResults:
@@ -47,6 +76,10 @@ class LareqaResults:
     multi: dict[str, dict[str, float]] = field(default_factory=dict)
     per_query_multi: dict[str, np.ndarray] = field(default_factory=dict)
     per_query_pair: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    #: the top ``run_depth`` pooled candidates of every query (scores, column indices), for
+    #: the TREC run file; ties in the order ``torch.topk`` gives them
+    top_scores: np.ndarray | None = None
+    top_ids: np.ndarray | None = None
 
     def mono(self) -> dict[str, dict[str, float]]:
         return {x: self.pairs[(x, x)] for x in self.languages}
@@ -86,35 +119,70 @@ def _summarise(per_query: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, 
     return out
 
 
-def _pair_ranks(bench: RetrievalBenchmark, scores: np.ndarray, y: int) -> np.ndarray:
-    """Rank of the gold candidate of language y, for every query, within language y only."""
+def _pair_ranks(bench: RetrievalBenchmark, scores: np.ndarray, y: int,
+                rows: slice = slice(None)) -> np.ndarray:
+    """Rank of the gold candidate of language y, for the queries ``rows`` (the rows of
+    ``scores``), within language y only."""
     cols = np.flatnonzero(bench.cand_lang == y)
-    local = np.full(bench.n_queries, PAD, dtype=np.int64)
-    has = bench.gold[:, y] >= 0
-    local[has] = np.searchsorted(cols, bench.gold[has, y])
+    gold = bench.gold[rows, y]
+    local = np.full(len(gold), PAD, dtype=np.int64)
+    has = gold >= 0
+    local[has] = np.searchsorted(cols, gold[has])
     return pessimistic_ranks(scores[:, cols], local[:, None])
 
 
-def own_language_share(bench: RetrievalBenchmark, pooled: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per query: the share of its top-k pooled candidates that are in the query's language."""
+def own_language_share(bench: RetrievalBenchmark, pooled: np.ndarray, k: int = 10,
+                       rows: slice = slice(None)) -> np.ndarray:
+    """Per query: the share of its top-k pooled candidates that are in the query's language
+    (``pooled`` holds the rows ``rows`` of the queries)."""
     top = torch.topk(torch.as_tensor(pooled), min(k, pooled.shape[1]), dim=1).indices.numpy()
-    return (bench.cand_lang[top] == bench.query_lang[:, None]).mean(axis=1)
+    return (bench.cand_lang[top] == bench.query_lang[rows, None]).mean(axis=1)
 
 
-def evaluate(bench: RetrievalBenchmark, scores: ScoreMatrices, ap_k: int = 20) -> LareqaResults:
-    """All pairs (Mo + Cr) and the multilingual setting, per query and per query language."""
+def _block_values(bench: RetrievalBenchmark, scores, start: int, stop: int,
+                  run_depth: int) -> dict[str, np.ndarray | list[np.ndarray]]:
+    """What the metrics need from the score rows ``start:stop``: ranks of the relevant
+    candidates (per candidate language and pooled), the own-language share of the top 10 and
+    the top ``run_depth`` pooled candidates. Only these per-query values outlive the block."""
+    rows = slice(start, stop)
+    pooled, by_language = scores.block(start, stop)
+    top = torch.topk(torch.as_tensor(pooled), min(run_depth, pooled.shape[1]), dim=1)
+    return {
+        "pair": [_pair_ranks(bench, by_language, y, rows) for y in range(len(bench.languages))],
+        "multi": pessimistic_ranks(pooled, bench.gold[rows]),
+        "own": own_language_share(bench, pooled, 10, rows),
+        "top_scores": top.values.numpy(), "top_ids": top.indices.numpy(),
+    }
+
+
+def evaluate(bench: RetrievalBenchmark, scores, ap_k: int = 20, block_size: int = 512,
+             run_depth: int = 100) -> LareqaResults:
+    """All pairs (Mo + Cr) and the multilingual setting, per query and per query language.
+
+    ``scores`` is a ``ScoreMatrices`` or any object with ``n_queries`` and ``block(start,
+    stop) -> (pooled rows, by-language rows)`` (e.g. ``InnerProductBlocks``, or the BM25
+    scorer of ``retrieval.bm25``). Queries are taken ``block_size`` at a time, so memory holds
+    one block of scores, never the full matrix; every value is computed per query, so the
+    results do not depend on the block size.
+    """
+    blocks = [_block_values(bench, scores, start, min(start + block_size, scores.n_queries),
+                            run_depth)
+              for start in range(0, scores.n_queries, block_size)] \
+        or [_block_values(bench, scores, 0, 0, run_depth)]  # no query: empty arrays
     results = LareqaResults(bench.languages)
     for y, lang_y in enumerate(bench.languages):
-        per_query = rank_metrics(_pair_ranks(bench, scores.by_language, y), ap_k)
+        per_query = rank_metrics(np.concatenate([b["pair"][y] for b in blocks]), ap_k)
         for x, lang_x in enumerate(bench.languages):
             rows = np.flatnonzero(bench.query_lang == x)
             results.pairs[(lang_x, lang_y)] = _summarise(per_query, rows)
             results.per_query_pair[(lang_x, lang_y)] = per_query["map"][rows]
-    multi_ranks = pessimistic_ranks(scores.pooled, bench.gold)
+    multi_ranks = np.concatenate([b["multi"] for b in blocks])
     per_query = rank_metrics(multi_ranks, ap_k)
     per_query["rank_distance"] = rank_distance(multi_ranks)
-    per_query["own_language@10"] = own_language_share(bench, scores.pooled, 10)
+    per_query["own_language@10"] = np.concatenate([b["own"] for b in blocks])
     results.per_query_multi = per_query
     for x, lang_x in enumerate(bench.languages):
         results.multi[lang_x] = _summarise(per_query, np.flatnonzero(bench.query_lang == x))
+    results.top_scores = np.concatenate([b["top_scores"] for b in blocks])
+    results.top_ids = np.concatenate([b["top_ids"] for b in blocks])
     return results

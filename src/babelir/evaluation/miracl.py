@@ -171,8 +171,10 @@ def run_miracl_eval(args) -> dict:
 
     from babelir.data.miracl import load_language
     from babelir.errors import BabelirError
-    from babelir.io import atomic_dir, write_json
-    from babelir.retrieval.index import Bm25Index, VectorIndex, build_corpus_index, process_device
+    from babelir.io import atomic_dir, check_output_folder, write_json
+    from babelir.retrieval.corpus_index import encoder_identity
+    from babelir.retrieval.index import (Bm25Index, VectorIndex, build_corpus_index,
+                                         embedding_key, process_device)
     from babelir.retrieval.sharded import ShardedEmbeddings, process_rank
     from babelir.settings import cache_dir, data_dir
 
@@ -184,6 +186,8 @@ def run_miracl_eval(args) -> dict:
     languages = parse_benchmark(args.benchmark)
     kind = getattr(args, "index", None) or "exact"
     depth = max(100, getattr(args, "k", 100) or 100)
+    out = Path(args.out or f"runs/{Path(args.model).name}-miracl-{kind}")
+    check_output_folder(out)  # a folder that is not babelir's is refused before any work
     encoder = None
     if args.model != "bm25":
         from babelir.models.registry import resolve_model
@@ -192,7 +196,8 @@ def run_miracl_eval(args) -> dict:
         encoder = DenseEncoder(resolve_model(args.model, cache, args.query_prefix,
                                              args.passage_prefix),
                                max_length=args.max_length, batch_size=args.batch_size,
-                               device=args.device or process_device())
+                               device=args.device or process_device(),
+                               precision=args.precision, backend=args.backend, cache_root=cache)
     runs, qrels, timing = {}, {}, {}
     for lang in languages:
         started = time.perf_counter()
@@ -204,14 +209,14 @@ def run_miracl_eval(args) -> dict:
         if encoder is None:
             from babelir.data.miracl import iter_corpus, passage_text
 
-            records = [r for chunk in iter_corpus(corpus) for r in chunk]
-            bm25 = Bm25Index.build([passage_text(r) for r in records], args.bm25_tokenizer,
-                                   docids=[r["docid"] for r in records])
-            del records
+            # streamed: one chunk of records tokenised at a time, never the whole corpus
+            bm25 = Bm25Index.build_streaming(
+                ([(r["docid"], passage_text(r)) for r in chunk] for chunk in iter_corpus(corpus)),
+                args.bm25_tokenizer)
             scores, ids = bm25.search(texts, depth)
             docids = bm25.docids
         else:
-            key = f"{encoder.fingerprint}:{encoder.model.passage_prefix}:{args.max_length}"
+            key = embedding_key(encoder)
             stat = Path(corpus).stat()
             import hashlib
 
@@ -222,11 +227,12 @@ def run_miracl_eval(args) -> dict:
                                shard_size=getattr(args, "shard_size", 50_000),
                                dtype=getattr(args, "embeddings_dtype", "float16"),
                                batch_size=max(args.batch_size, 256), key=key,
-                               meta={"model": args.model, "max_length": args.max_length})
+                               meta={"model": args.model, "max_length": args.max_length},
+                               identity=encoder_identity(encoder, args.model))
             if process_rank()[0] != 0:  # under torchrun: this process helped encode; rank 0
                 continue                # builds the index, retrieves and scores
             queries = encoder.encode(texts, "query")
-            scores, ids = VectorIndex.load(folder / kind).search(queries, depth)
+            scores, ids = VectorIndex.load(folder / kind, mmap=True).search(queries, depth)
             docids = ShardedEmbeddings(folder / "embeddings").docids
         runs[lang] = run_from_search(qids, scores, ids, docids)
         qrels[lang] = m.qrels
@@ -236,7 +242,6 @@ def run_miracl_eval(args) -> dict:
     result = evaluate_miracl(runs, qrels)
     table = format_table(result)
     print(table)
-    out = Path(args.out or f"runs/{Path(args.model).name}-miracl-{kind}")
     with atomic_dir(out) as tmp:
         write_json(tmp / "summary.json", {**result["summary"], "model": args.model,
                                           "benchmark": args.benchmark, "index": kind,

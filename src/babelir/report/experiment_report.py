@@ -1065,6 +1065,11 @@ class Report:
         return "\n".join("\n".join(p) + "\n" for p in parts if p)
 
 
+def _only_figures(folder: Path) -> bool:
+    """A figures folder written before babelir marked its outputs: images only."""
+    return all(p.suffix in (".png", ".svg", ".pdf") for p in folder.rglob("*") if p.is_file())
+
+
 def build_report(results_dir: str | Path) -> Path:
     """Rebuild ``REPORT.md`` and ``figures/`` of an experiment's results folder (both
     replaced whole: a figure no longer produced does not linger)."""
@@ -1072,7 +1077,7 @@ def build_report(results_dir: str | Path) -> Path:
     if not (results_dir / "manifest.json").is_file():
         raise BabelirError(f"{results_dir / 'manifest.json'} not found: is {results_dir} the "
                            "results folder of `babelir experiment`?")
-    with atomic_dir(results_dir / "figures") as tmp:
+    with atomic_dir(results_dir / "figures", legacy=_only_figures) as tmp:
         text = Report(results_dir, tmp).build()
     target = results_dir / "REPORT.md"
     with atomic_path(target) as tmp_file:

@@ -12,7 +12,13 @@ def write_run(path: Path, scores: np.ndarray, query_ids: list[str], doc_ids: lis
               tag: str, depth: int = 100) -> None:
     """``qid Q0 docid rank score tag``: the top ``depth`` candidates of every query."""
     top = torch.topk(torch.as_tensor(scores), min(depth, scores.shape[1]), dim=1)
-    values, indices = top.values.numpy(), top.indices.numpy()
+    write_top_run(path, top.values.numpy(), top.indices.numpy(), query_ids, doc_ids, tag)
+
+
+def write_top_run(path: Path, values: np.ndarray, indices: np.ndarray, query_ids: list[str],
+                  doc_ids: list[str], tag: str) -> None:
+    """``write_run`` from each query's top candidates already found: ``values[q, r]`` and
+    ``indices[q, r]`` are the score and the column of the candidate at rank ``r + 1``."""
     with open(path, "w", encoding="utf-8") as fh:
         for q, qid in enumerate(query_ids):
             for r in range(indices.shape[1]):

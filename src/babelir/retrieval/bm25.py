@@ -26,7 +26,7 @@ zh and loses much of hi. ``"xlmr"`` needs the XLM-R tokenizer.json of the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -54,6 +54,83 @@ def _build_index(doc_tokens: Sequence[Sequence[str]], k1: float, b: float, metho
     retriever = bm25s.BM25(k1=k1, b=b, method=method)
     retriever.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
     return retriever
+
+
+class PackedDocIds:
+    """Token ids of many documents packed into one int32 array with offsets (4 bytes a token
+    instead of a Python list of ints). bm25s reads a corpus by iterating it (three passes)
+    and ``len``; iterating yields each document's ids as a list, in order, so an index built
+    from it is the one built from the lists themselves."""
+
+    def __init__(self):
+        self._parts: list[np.ndarray] = []
+        self._lengths: list[np.ndarray] = []
+        self._flat = np.zeros(0, dtype=np.int32)
+        self._offsets = np.zeros(1, dtype=np.int64)
+
+    def add(self, docs: Sequence[Sequence[int]]) -> None:
+        """Append documents (each a sequence of token ids)."""
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        self._lengths.append(lengths)
+        self._parts.append(np.fromiter((i for d in docs for i in d), dtype=np.int32,
+                                       count=int(lengths.sum())))
+
+    def finish(self) -> PackedDocIds:
+        """Join the added parts (call once, after the last ``add``)."""
+        if self._parts:
+            self._flat = np.concatenate(self._parts)
+            self._offsets = np.concatenate([[0], np.cumsum(np.concatenate(self._lengths))])
+            self._parts, self._lengths = [], []
+        return self
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: int) -> list[int]:
+        return self._flat[self._offsets[i]:self._offsets[i + 1]].tolist()
+
+    def __iter__(self):
+        for start, stop in zip(self._offsets[:-1], self._offsets[1:]):
+            yield self._flat[start:stop].tolist()
+
+
+def build_index_streaming(token_chunks: Iterable[Sequence[Sequence[str]]], k1: float = 1.5,
+                          b: float = 0.75, method: str = "lucene"):
+    """``_build_index`` over documents that arrive in chunks of token lists: each chunk is
+    numbered into the vocabulary (first-occurrence order, as ``_build_index``) and packed
+    (``PackedDocIds``), then dropped, so neither the texts nor their token strings are held
+    at once. Returns the same index as ``_build_index`` over the concatenated chunks (None
+    when no document has a token)."""
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    vocab: dict[str, int] = {}
+    packed = PackedDocIds()
+    for chunk in token_chunks:
+        packed.add([[vocab.setdefault(t, len(vocab)) for t in doc if t] for doc in chunk])
+    if not vocab:
+        return None
+    retriever = bm25s.BM25(k1=k1, b=b, method=method)
+    retriever.index(Tokenized(ids=packed.finish(), vocab=vocab), show_progress=False)
+    return retriever
+
+
+def build_index_from_records(chunks: Iterable[Sequence[tuple[str, str]]],
+                             tokenizer: str = DEFAULT_TOKENIZER, k1: float = 1.5,
+                             b: float = 0.75, method: str = "lucene"):
+    """(index or None, docids) from chunks of ``(docid, text)`` pairs (e.g. MIRACL corpus
+    records), tokenised one chunk at a time (``build_index_streaming``): memory holds the
+    token ids and the docids, never the whole corpus's texts or token strings."""
+    tokenize = get_tokenizer(tokenizer)
+    docids: list[str] = []
+
+    def token_chunks():
+        for chunk in chunks:
+            chunk = list(chunk)
+            docids.extend(docid for docid, _ in chunk)
+            yield tokenize([text for _, text in chunk])
+
+    return build_index_streaming(token_chunks(), k1, b, method), docids
 
 
 def _scores_from_index(retriever, query_tokens: Sequence[Sequence[str]]) -> np.ndarray:
@@ -144,18 +221,47 @@ def bm25_scores_for_benchmark(
         raise BabelirError(
             f"{len(cand_texts)} candidate texts but {len(cand_langs)} candidate languages"
         )
-    tokenize = get_tokenizer(tokenizer)
-    query_tokens = tokenize(query_texts)
-    cand_tokens = tokenize(cand_texts)
+    scorer = BenchmarkBm25Scorer(query_texts, cand_texts, cand_langs, tokenizer, k1, b, method)
+    return scorer.block(0, scorer.n_queries)
 
-    pooled = bm25_score_matrix_from_tokens(query_tokens, cand_tokens, k1=k1, b=b, method=method)
-    by_language = np.zeros_like(pooled)
-    columns: dict[str, list[int]] = {}
-    for j, lang in enumerate(cand_langs):
-        columns.setdefault(lang, []).append(j)
-    for cols in columns.values():
-        block = bm25_score_matrix_from_tokens(
-            query_tokens, [cand_tokens[j] for j in cols], k1=k1, b=b, method=method
-        )
-        by_language[:, np.asarray(cols, dtype=np.intp)] = block
-    return pooled, by_language
+
+class BenchmarkBm25Scorer:
+    """The two BM25 score matrices of ``bm25_scores_for_benchmark``, one block of query rows
+    at a time (``block(start, stop)``): the pooled index and one index per candidate language
+    are built once; a block is scored on demand, so the full matrices are never held.
+    ``block(0, n_queries)`` is exactly ``bm25_scores_for_benchmark``'s result."""
+
+    def __init__(self, query_texts: Sequence[str], cand_texts: Sequence[str],
+                 cand_langs: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER,
+                 k1: float = 1.5, b: float = 0.75, method: str = "lucene"):
+        tokenize = get_tokenizer(tokenizer)
+        self.query_tokens = tokenize(list(query_texts))
+        cand_tokens = tokenize(list(cand_texts))
+        self.n_cands = len(cand_tokens)
+        self.pooled = _build_index(cand_tokens, k1=k1, b=b, method=method)
+        columns: dict[str, list[int]] = {}
+        for j, lang in enumerate(cand_langs):
+            columns.setdefault(lang, []).append(j)
+        self.by_language = [
+            (np.asarray(cols, dtype=np.intp),
+             _build_index([cand_tokens[j] for j in cols], k1=k1, b=b, method=method))
+            for cols in columns.values()
+        ]
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_tokens)
+
+    def _scores(self, retriever, queries, n_docs: int) -> np.ndarray:
+        if retriever is None:  # no document with a token
+            return np.zeros((len(queries), n_docs), dtype=np.float32)
+        return _scores_from_index(retriever, queries)
+
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled, by_language) float32 scores of the queries ``start:stop``."""
+        queries = self.query_tokens[start:stop]
+        pooled = self._scores(self.pooled, queries, self.n_cands)
+        by_language = np.zeros_like(pooled)
+        for cols, retriever in self.by_language:
+            by_language[:, cols] = self._scores(retriever, queries, len(cols))
+        return pooled, by_language

@@ -1,8 +1,19 @@
 """Dense retrieval: encode with a sentence-transformers model, score by exact inner product.
 
 Embeddings are L2-normalised, so the inner product is the cosine. Encoding is cached on disk,
-keyed by the model's fingerprint, the encoding settings and the exact texts, so a re-run of the
-same evaluation skips the model entirely (it is not even loaded).
+keyed by the model's fingerprint, the encoding settings (precision and backend included: an int8
+vector is not an fp32 vector) and the exact texts, so a re-run of the same evaluation skips the
+model entirely (it is not even loaded).
+
+Precision and backend (``--precision``, ``--backend``; measured in ``benchmarks/bench_encode.py``):
+
+- ``fp32`` / ``onnx``: the transformer exported to ONNX with fused attention, run by ONNX Runtime
+  on the CPU; the same embeddings as PyTorch, faster (the default on a CPU when onnxruntime is
+  installed);
+- ``fp32`` / ``torch``: sentence-transformers' own ``encode`` (the default on CUDA);
+- ``int8`` / ``onnx``: the same graph with dynamic int8 quantisation (fastest, but moves mAP);
+- ``bf16`` / ``torch``: PyTorch autocast to bfloat16 (fast only on CPUs with bf16 instructions
+  — AVX512_BF16 or AMX — and on GPUs).
 """
 
 from __future__ import annotations
@@ -15,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from babelir.errors import BabelirError
+from babelir.data.validate import read_npy
+from babelir.errors import BabelirError, DataError
 from babelir.io import write_npy
 from babelir.models.registry import ModelChoice
 
 
 def _files_signature(folder: Path) -> list[tuple[str, int, int]]:
-    return sorted((str(p.relative_to(folder)), p.stat().st_size, int(p.stat().st_mtime))
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
                   for p in folder.rglob("*") if p.is_file())
 
 
@@ -54,18 +66,61 @@ class EmbeddingCache:
         return self.root / fingerprint / f"{digest.hexdigest()}.npy"
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+BACKENDS = ("auto", "torch", "onnx")
+ONNX_PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
+
+
+def resolve_backend(backend: str, precision: str, device: str) -> str:
+    """The backend that runs ``precision`` on ``device`` ('auto': ONNX Runtime on a CPU)."""
+    from babelir.retrieval.onnx_encoder import onnx_runtime_version
+
+    if precision not in PRECISIONS:
+        raise BabelirError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if backend not in BACKENDS:
+        raise BabelirError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        onnx_fits = (device == "cpu" and precision in ONNX_PRECISIONS
+                     and onnx_runtime_version() is not None)
+        backend = "onnx" if onnx_fits or precision == "int8" else "torch"
+    if backend == "onnx" and (precision not in ONNX_PRECISIONS or device != "cpu"):
+        raise BabelirError(f"the ONNX backend runs {'/'.join(ONNX_PRECISIONS)} on the CPU, "
+                           f"not {precision} on {device}")
+    if backend == "torch" and precision == "int8":
+        raise BabelirError("int8 runs on the ONNX backend (--backend onnx)")
+    return backend
+
+
+def add_encoding_options(p, batch_size: int = 32) -> None:
+    """--precision, --backend, --batch-size: how a dense model encodes (retrieval/dense.py)."""
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                   help="dense encoding precision (default %(default)s; int8 is faster but moves "
+                        "mAP, bf16 is fast only with bf16 CPU instructions or a GPU)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto: ONNX Runtime on a CPU (fp32/int8), PyTorch otherwise")
+    p.add_argument("--batch-size", type=int, default=batch_size,
+                   help="texts per encoding batch (default %(default)s)")
+
+
 class DenseEncoder:
     """A shared bi-encoder: one sentence-transformers model for queries and passages."""
 
     def __init__(self, model: ModelChoice, max_length: int = 128, batch_size: int = 64,
-                 device: str | None = None, cache: EmbeddingCache | None = None):
+                 device: str | None = None, cache: EmbeddingCache | None = None,
+                 precision: str = DEFAULT_PRECISION, backend: str = "auto",
+                 cache_root: Path | None = None):
         self.model = model
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.cache = cache
+        self.precision = precision
+        self.backend = resolve_backend(backend, precision, self.device)
+        self.cache_root = cache_root or (cache.root.parent if cache else None)
         self.fingerprint = model_fingerprint(model.location)
         self._st = None
+        self._onnx = None
 
     @property
     def sentence_transformer(self):
@@ -83,21 +138,47 @@ class DenseEncoder:
         return self._st
 
     def _settings(self, prefix: str) -> dict:
-        return {"prefix": prefix, "max_length": self.max_length, "normalize": True}
+        settings = {"prefix": prefix, "max_length": self.max_length, "normalize": True}
+        if (self.precision, self.backend) != ("fp32", "torch"):  # fp32/torch keeps its old keys
+            settings.update(precision=self.precision, backend=self.backend)
+        return settings
+
+    @property
+    def onnx_encoder(self):
+        """The ONNX export of the model at this precision (exported on first use, then cached)."""
+        if self._onnx is None:
+            from babelir.retrieval.onnx_encoder import load_or_export
+            from babelir.settings import cache_dir
+
+            root = self.cache_root or cache_dir()
+            self._onnx = load_or_export(lambda: self.sentence_transformer, root,
+                                        self.fingerprint, self.precision)
+        return self._onnx
+
+    def _encode_prefixed(self, texts: list[str], progress: bool) -> np.ndarray:
+        if self.backend == "onnx":
+            return self.onnx_encoder.encode(texts, self.batch_size, self.max_length)
+        # sentence-transformers sorts the texts by length into batches and restores the order
+        autocast = torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16,
+                                  enabled=self.precision == "bf16")
+        with autocast:
+            embeddings = self.sentence_transformer.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_tensor=True, show_progress_bar=progress)
+        return embeddings.float().cpu().numpy()
 
     def encode(self, texts: list[str], kind: str, desc: str | None = None) -> np.ndarray:
         """L2-normalised float32 embeddings of ``texts`` (kind: "query" or "passage")."""
         prefix = self.model.query_prefix if kind == "query" else self.model.passage_prefix
         path = self.cache.path(self.fingerprint, self._settings(prefix), texts) if self.cache else None
         if path is not None and path.is_file():
-            return np.load(path)
+            try:
+                return read_npy(path, ndim=2, rows=len(texts))
+            except DataError as exc:  # a damaged cache entry is a miss: encoded again, replaced
+                print(f"warning: {exc}; encoding again", flush=True)
         if desc:
             print(f"encoding {desc}: {len(texts)} texts", flush=True)
-        # sentence-transformers sorts the texts by length into batches and restores the order
-        embeddings = self.sentence_transformer.encode(
-            [prefix + t for t in texts], batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=bool(desc),
-        ).astype(np.float32)
+        embeddings = self._encode_prefixed([prefix + t for t in texts], bool(desc))
         if path is not None:
             write_npy(path, embeddings)
         return embeddings
@@ -115,7 +196,3 @@ def encode_by_group(encoder: DenseEncoder, texts: list[str], groups: np.ndarray,
         out[rows] = emb
     return out
 
-
-def inner_product_scores(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Exact search: the full (n_queries, n_candidates) matrix of inner products."""
-    return (torch.from_numpy(queries) @ torch.from_numpy(candidates).T).contiguous().numpy()

@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from babelir.errors import BabelirError
+from babelir.errors import BabelirError, DataError
 from babelir.io import atomic_dir
 
 KINDS = ("exact", "hnsw", "ivfpq")
@@ -84,6 +85,7 @@ class VectorIndex:
         self.kind = kind
         self.params = params
         self.build_seconds: float | None = None
+        self.mapped = False  # True when ``load(mmap=True)`` mapped the file
 
     @property
     def ntotal(self) -> int:
@@ -204,7 +206,7 @@ class VectorIndex:
     def save(self, folder: str | os.PathLike) -> Path:
         """``<folder>/index.faiss`` + ``index.json`` (kind, params, n, dim), atomically."""
         faiss = _faiss()
-        with atomic_dir(folder) as tmp:
+        with atomic_dir(folder, legacy=_holds("index.json", "index.faiss")) as tmp:
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             (tmp / "index.json").write_text(json.dumps(
                 {"kind": self.kind, "params": self.params, "n": self.ntotal, "dim": self.dim,
@@ -213,17 +215,34 @@ class VectorIndex:
 
     @classmethod
     def load(cls, folder: str | os.PathLike, mmap: bool = False) -> VectorIndex:
-        """Read a saved index; ``mmap=True`` maps the file instead of reading it (faiss
-        ``IO_FLAG_MMAP``; supported for flat and IVF codes)."""
+        """Read a saved index; ``mmap=True`` maps it read-only for search instead (``exact``
+        and ``hnsw`` vectors: ``IO_FLAG_MMAP_IFC``; ``ivfpq`` lists: ``IO_FLAG_MMAP``). Where
+        faiss cannot, it is read in with a note on stderr (``.mapped`` says which). Same
+        search results either way."""
         faiss = _faiss()
         folder = Path(folder)
         meta_path = folder / "index.json"
         if not meta_path.is_file():
             raise BabelirError(f"{folder} is not a saved index (no index.json)")
         meta = json.loads(meta_path.read_text())
-        flags = faiss.IO_FLAG_MMAP if mmap else 0
-        index = faiss.read_index(str(folder / "index.faiss"), flags)
+        path = str(folder / "index.faiss")
+        flags, index = _mmap_flags(faiss, meta["kind"]) if mmap else 0, None
+        if flags:
+            try:
+                index = faiss.read_index(path, flags)
+            except RuntimeError:
+                flags = 0
+        if mmap and not flags:
+            print(f"babelir: note: faiss {faiss.__version__} cannot map the {meta['kind']} "
+                  f"index {folder}; reading it into memory", file=sys.stderr)
+        if index is None:
+            try:
+                index = faiss.read_index(path)
+            except RuntimeError as exc:  # faiss reports a short or garbled file this way
+                raise DataError(f"not a readable faiss index ({str(exc).splitlines()[0]}); "
+                                "rebuild it (babelir index build … --overwrite)", path) from None
         vi = cls(index, meta["kind"], meta["params"])
+        vi.mapped = bool(flags)
         if vi.kind == "hnsw":
             index.hnsw.efSearch = int(vi.params["ef_search"])
         elif vi.kind == "ivfpq":
@@ -234,6 +253,19 @@ class VectorIndex:
         """Size of the serialised index (≈ its memory)."""
         faiss = _faiss()
         return int(faiss.serialize_index(self.index).nbytes)
+
+
+def _mmap_flags(faiss, kind: str) -> int:
+    """faiss read flags that map a saved index of ``kind`` (0: this faiss cannot)."""
+    if kind == "ivfpq":
+        return faiss.IO_FLAG_MMAP  # inverted lists as read-only OnDiskInvertedLists
+    ifc = getattr(faiss, "IO_FLAG_MMAP_IFC", 0)  # flat codes: IndexFlat, HNSW storage
+    return ifc | faiss.IO_FLAG_READ_ONLY if ifc else 0
+
+
+def _holds(*names: str):
+    """A ``legacy`` test for ``atomic_dir``: an index folder written before the marker."""
+    return lambda folder: all((folder / name).is_file() for name in names)
 
 
 def _update(defaults: dict, params: dict, kind: str) -> None:
@@ -276,8 +308,21 @@ class Bm25Index:
             raise BabelirError("BM25: no document has a token")
         return cls(retriever, tokenizer, docids)
 
+    @classmethod
+    def build_streaming(cls, chunks: Iterable[Sequence[tuple[str, str]]],
+                        tokenizer: str | None = None, **bm25_params) -> Bm25Index:
+        """``build`` from chunks of ``(docid, text)`` pairs, one chunk in memory at a time
+        (``retrieval.bm25.build_index_from_records``): the same index and scores."""
+        from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, build_index_from_records
+
+        tokenizer = tokenizer or DEFAULT_TOKENIZER
+        retriever, docids = build_index_from_records(chunks, tokenizer, **bm25_params)
+        if retriever is None:
+            raise BabelirError("BM25: no document has a token")
+        return cls(retriever, tokenizer, docids)
+
     def save(self, folder: str | os.PathLike) -> Path:
-        with atomic_dir(folder) as tmp:
+        with atomic_dir(folder, legacy=_holds("bm25.json")) as tmp:
             self.retriever.save(str(tmp / "bm25s"))
             (tmp / "bm25.json").write_text(json.dumps(
                 {"tokenizer": self.tokenizer, "n": int(self.retriever.scores["num_docs"])}))
@@ -322,15 +367,25 @@ class Bm25Index:
 def build_corpus_index(corpus, out: str | os.PathLike, encode, kind: str = DEFAULT_KIND,
                        params: dict | None = None, shard_size: int = 50_000,
                        dtype: str = "float32", batch_size: int = 1_024, key: str = "",
-                       progress: bool = True, meta: dict | None = None) -> Path:
+                       progress: bool = True, meta: dict | None = None,
+                       identity: dict | None = None, overwrite: bool = False) -> Path:
     """Encode a MIRACL-format corpus into ``<out>/embeddings`` (sharded, resumable) and index
     it into ``<out>/<kind>``; reuses both when already there. ``<out>/docids`` come from the
-    embeddings' manifest, in row-id order."""
+    embeddings' manifest, in row-id order.
+
+    ``identity`` (``corpus_index.encoder_identity``: model fingerprint, prefixes, max length,
+    precision) is recorded with the corpus and embedding settings: a folder built from other
+    ones, or an index with other parameters, is refused (naming what differs) or, with
+    ``overwrite``, rebuilt (see ``retrieval.corpus_index``)."""
     from babelir.data.miracl import iter_corpus
-    from babelir.io import write_json
+    from babelir.retrieval.corpus_index import (check_index_params, claim_index_folder,
+                                                corpus_fingerprint, write_record)
     from babelir.retrieval.sharded import ShardedEmbeddings, encode_corpus, process_rank
 
     out = Path(out)
+    identity = {**(identity or {}), "corpus": corpus_fingerprint(corpus), "key": key,
+                "shard_size": shard_size, "dtype": dtype}
+    claim_index_folder(out, identity, overwrite, process_rank()[1], **(meta or {}))
     emb_dir = out / "embeddings"
     if (emb_dir / "manifest.json").is_file():
         emb = ShardedEmbeddings(emb_dir)
@@ -340,10 +395,10 @@ def build_corpus_index(corpus, out: str | os.PathLike, encode, kind: str = DEFAU
                             key=key, progress=progress)
     if process_rank()[0] != 0:  # several processes encoded; rank 0 builds the index
         return out
-    if not (out / kind / "index.json").is_file():
+    expected = VectorIndex.empty(emb.dim, kind, n_hint=len(emb), **(params or {})).params
+    if not check_index_params(out / kind, expected, overwrite):
         VectorIndex.build(emb, kind, **(params or {})).save(out / kind)
-    write_json(out / "corpus-index.json", {"corpus": str(corpus), "key": key, "n": len(emb),
-                                           **(meta or {})})
+    write_record(out, identity, n=len(emb), **(meta or {}))
     return out
 
 
@@ -364,7 +419,8 @@ def _encoder(args, cache_root):
     choice = resolve_model(args.model, cache_root, getattr(args, "query_prefix", None),
                            getattr(args, "passage_prefix", None))
     return DenseEncoder(choice, max_length=args.max_length, batch_size=args.batch_size,
-                        device=args.device or process_device())
+                        device=args.device or process_device(), precision=args.precision,
+                        backend=args.backend, cache_root=cache_root)
 
 
 def process_device() -> str | None:
@@ -392,21 +448,35 @@ def add_index_parser(sub) -> None:
     p.add_argument("--shard-size", type=int, default=50_000)
     p.add_argument("--dtype", choices=("float32", "float16"), default="float16")
     p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=64)
+    from babelir.retrieval.dense import add_encoding_options
+
+    add_encoding_options(p)
     p.add_argument("--device")
     p.add_argument("--cache-dir")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild a folder made with another model, corpus or settings "
+                        "(default: refuse it, naming what differs)")
     p.set_defaults(handler=run_index_build_command)
 
 
+def embedding_key(encoder) -> str:
+    """Names the passage encoding in the embeddings' settings (fp32 keeps its older form)."""
+    key = f"{encoder.fingerprint}:{encoder.model.passage_prefix}:{encoder.max_length}"
+    precision = getattr(encoder, "precision", "fp32")
+    return key if precision == "fp32" else f"{key}:{precision}"
+
+
 def run_index_build_command(args) -> int:
+    from babelir.retrieval.corpus_index import encoder_identity
     from babelir.settings import cache_dir
 
     encoder = _encoder(args, cache_dir(args.cache_dir))
-    key = f"{encoder.fingerprint}:{encoder.model.passage_prefix}:{args.max_length}"
     out = build_corpus_index(args.corpus, args.out, lambda t: encoder.encode(t, "passage"),
                              args.kind, _params(args.param), args.shard_size, args.dtype,
-                             batch_size=max(args.batch_size, 256), key=key,
-                             meta={"model": args.model, "max_length": args.max_length})
+                             batch_size=max(args.batch_size, 256), key=embedding_key(encoder),
+                             meta={"model": args.model, "max_length": args.max_length},
+                             identity=encoder_identity(encoder, args.model),
+                             overwrite=args.overwrite)
     from babelir.retrieval.sharded import process_rank
 
     rank, world = process_rank()
@@ -425,13 +495,16 @@ def add_search_parser(sub) -> None:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--model", help="default: the model the index was built with")
     p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=64)
+    from babelir.retrieval.dense import add_encoding_options
+
+    add_encoding_options(p)
     p.add_argument("--device")
     p.add_argument("--cache-dir")
     p.set_defaults(handler=run_search_command)
 
 
 def run_search_command(args) -> int:
+    from babelir.retrieval.corpus_index import check_query_encoder
     from babelir.retrieval.sharded import ShardedEmbeddings
     from babelir.settings import cache_dir
 
@@ -444,12 +517,13 @@ def run_search_command(args) -> int:
     kind = args.kind or (kinds[0] if len(kinds) == 1 else DEFAULT_KIND)
     if kind not in kinds:
         raise BabelirError(f"{folder} has no {kind} index (has: {', '.join(kinds) or 'none'})")
-    args.model = args.model or meta.get("model", "multilingual-e5-small")
+    args.model = args.model or meta.get("model") or "multilingual-e5-small"
     args.max_length = args.max_length or meta.get("max_length", 256)
     encoder = _encoder(args, cache_dir(args.cache_dir))
+    check_query_encoder(folder, meta, encoder, args.model)
     docids = ShardedEmbeddings(folder / "embeddings").docids
-    scores, ids = VectorIndex.load(folder / kind).search(encoder.encode(args.query, "query"),
-                                                         args.k)
+    index = VectorIndex.load(folder / kind, mmap=True)  # searched in place, not read in
+    scores, ids = index.search(encoder.encode(args.query, "query"), args.k)
     for text, s_row, i_row in zip(args.query, scores, ids):
         print(f"# {text}")
         for rank, (s, i) in enumerate(zip(s_row, i_row), 1):

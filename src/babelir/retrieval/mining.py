@@ -119,7 +119,8 @@ def _dense_neighbours(embeddings: np.ndarray, k: int, block_size: int,
 
 
 def _make_encoder(model: str, batch_size: int, max_length: int, device: str | None,
-                  cache_root: Path | None, embedding_cache: bool):
+                  cache_root: Path | None, embedding_cache: bool, precision: str = "fp32",
+                  backend: str = "auto"):
     from babelir.models.registry import resolve_model
     from babelir.retrieval.dense import DenseEncoder, EmbeddingCache
     from babelir.settings import cache_dir
@@ -128,7 +129,7 @@ def _make_encoder(model: str, batch_size: int, max_length: int, device: str | No
     choice = resolve_model(model, root)
     cache = EmbeddingCache(root / "embeddings") if embedding_cache else None
     return DenseEncoder(choice, max_length=max_length, batch_size=batch_size, device=device,
-                        cache=cache)
+                        cache=cache, precision=precision, backend=backend, cache_root=root)
 
 
 # ---------------------------------------------------------------------------- public API
@@ -140,9 +141,11 @@ def mine_hard_negatives(
     model: str | None = None,
     top_k: int = 10,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int = 32,
     max_length: int = 128,
     *,
+    precision: str = "fp32",
+    backend: str = "auto",
     tokenizer: str = DEFAULT_TOKENIZER,
     block_size: int = 4096,
     device: str | None = None,
@@ -154,7 +157,8 @@ def mine_hard_negatives(
 
     ``method``: ``"bm25"`` (``tokenizer`` names a BM25 tokeniser) or ``"model"`` (``model``
     is a model name for :func:`babelir.models.registry.resolve_model`, e.g. the bundled
-    ``"multilingual-e5-small"``; ``batch_size``, ``max_length`` and ``device`` go to the
+    ``"multilingual-e5-small"``; ``batch_size``, ``max_length``, ``device``, ``precision``
+    and ``backend`` go to the
     :class:`~babelir.retrieval.dense.DenseEncoder`; ``embedding_cache=True`` caches the
     embeddings under ``<cache>/embeddings``). ``top_k``: the negative is drawn among this
     many nearest passages. ``block_size``: query rows scored at once. An existing
@@ -197,7 +201,7 @@ def mine_hard_negatives(
     if method == "model":
         encoder = _make_encoder(model, batch_size, max_length, device,
                                 Path(cache_root) if cache_root is not None else None,
-                                embedding_cache)
+                                embedding_cache, precision, backend)
 
     skipped: list[dict] = []
     without_candidate = 0

@@ -1,13 +1,40 @@
-"""Training configuration: one dataclass, read from YAML, every field also a CLI flag."""
+"""Training configuration: one dataclass, read from YAML, every field also a CLI flag.
+
+Every value is checked against the field's annotation before any work starts
+(``check_value``), and then against its range (``TrainConfig.problems``); an error names
+the config file (or ``source``: the command line, an experiment file) and the field. A plain
+dataclass and this small checker rather than pydantic: pydantic is not a dependency, and its
+lax mode would accept exactly what must be refused here ('32' for an int, 3.5 for 3 steps).
+
+Rules, by annotation:
+
+* ``int``: an integer; not a bool, not a float (``steps: 3.5``), not a string
+  (``batch_size: '32'``).
+* ``float``: an int or a float (made a float), or a string that reads as a finite decimal
+  number, which is converted: PyYAML follows YAML 1.1, where ``3e-5`` (no dot) is a string,
+  not a float, so ``learning_rate: 3e-5`` means 3e-05. Not a bool, not NaN or infinity.
+* ``bool``: true or false only (not 0/1, not "yes" in quotes).
+* ``str``: a string.
+* ``list[str]``: a list of non-empty strings; a bare string is split on commas, like the
+  ``--languages`` flag (``languages: en`` is ``[en]``, ``languages: en,de`` is ``[en, de]``).
+* ``X | None``: None, or what X accepts.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelir.errors import BabelirError
 from babelir.io import read_yaml_settings
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass
@@ -29,6 +56,7 @@ class TrainConfig:
     temperature: float = 0.05  # InfoNCE: logits = cos / temperature
     max_length: int = 128
     freeze_embeddings: bool = True
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16: CUDA only): autocast of forward and loss
     cached_loss: bool = False  # GradCache (CachedMultipleNegativesRankingLoss)
     mini_batch_size: int = 16  # for cached_loss
     hard_negatives: bool = False  # use the pairs' `negative` column (babelir data mine-negatives)
@@ -48,32 +76,124 @@ class TrainConfig:
     stop_after: int | None = None  # stop (checkpointed) after this step; resume later
     log_batches: bool = False  # write every rank's example ids per step (checks, debugging)
 
-    def validate(self) -> None:
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, what is wrong) for every setting out of its range (types: ``check_value``)."""
+        from babelir.sampling.strategies import STRATEGIES
+        from babelir.training.leakage import KNOWN_BENCHMARKS
+
+        bad = []
         if not self.pairs:
-            raise BabelirError("no training pairs: set `pairs:` in the config or --pairs")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise BabelirError(f"alpha must be in [0, 1], got {self.alpha}")
-        for name in ("batch_size", "steps", "max_length", "mini_batch_size", "dev_batches"):
+            bad.append(("pairs", "is not set: no training pairs (`pairs:` in the config, or "
+                                 "--pairs)"))
+        for name in ("batch_size", "steps", "max_length", "mini_batch_size", "dev_batches",
+                     "save_every"):
             if getattr(self, name) < 1:
-                raise BabelirError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise BabelirError(f"temperature must be positive, got {self.temperature}")
+                bad.append((name, f"must be at least 1, got {getattr(self, name)}"))
+        for name in ("eval_every", "seed"):
+            if getattr(self, name) < 0:
+                bad.append((name, f"must be at least 0, got {getattr(self, name)}"))
+        if self.stop_after is not None and self.stop_after < 1:
+            bad.append(("stop_after", f"must be at least 1 (or absent), got {self.stop_after}"))
+        for name in ("learning_rate", "temperature", "dataset_temperature"):
+            if getattr(self, name) <= 0:
+                bad.append((name, f"must be positive, got {getattr(self, name)}"))
+        for name in ("weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                bad.append((name, f"must be at least 0, got {getattr(self, name)}"))
+        if not 0.0 <= self.alpha <= 1.0:
+            bad.append(("alpha", f"must be in [0, 1], got {self.alpha}"))
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise BabelirError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            bad.append(("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}"))
+        for name, value, valid in (("strategy", self.strategy, STRATEGIES),
+                                   ("precision", self.precision, PRECISIONS),
+                                   ("benchmark", self.benchmark, KNOWN_BENCHMARKS)):
+            if value not in valid:
+                bad.append((name, f"is unknown: {value!r}; valid: {', '.join(valid)}"))
+        return bad
+
+    def validate(self, sources: dict[str, str] | None = None) -> None:
+        """Raise a BabelirError naming every setting out of range, and where it was set
+        (``sources``: field -> "config <file>", "command line", …)."""
+        _raise(self.problems(), sources or {})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+TYPES = typing.get_type_hints(TrainConfig)  # the annotations, resolved
 
 
-def load_config(path: str | Path | None, overrides: dict) -> TrainConfig:
-    """The YAML file's values, then the CLI's (``None`` = not given), validated."""
+def _raise(problems: list[tuple[str, str]], sources: dict[str, str]) -> None:
+    lines = [f"{sources[name]}: {name} {what}" if sources.get(name) else f"{name} {what}"
+             for name, what in problems]
+    if len(lines) == 1:
+        raise BabelirError(lines[0])
+    if lines:
+        raise BabelirError("invalid training settings:\n  " + "\n  ".join(lines))
+
+
+def _shown(value: object) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_value(value: object, kind: object) -> object:
+    """``value`` as a field annotated ``kind`` takes it (see the module docstring), or a
+    ValueError whose text completes "<field> …"."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(kind)):
+            return None
+        return check_value(value, options[0])
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {_shown(value)}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            quoted = " (write it without quotes)" if isinstance(value, str) else ""
+            raise ValueError(f"must be a whole number, got {_shown(value)}{quoted}")
+        return value
+    if kind is float:
+        if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1: `3e-5` is a string
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {_shown(value)}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, got {_shown(value)}")
+        return value
+    if typing.get_origin(kind) is list and typing.get_args(kind) == (str,):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                                  for v in value):
+            raise ValueError(f"must be a list of non-empty strings, got {_shown(value)}")
+        return list(value)
+    raise TypeError(f"no check for the annotation {kind!r}")  # a new kind of field: add one
+
+
+def load_config(path: str | Path | None, overrides: dict,
+                source: str | None = None) -> TrainConfig:
+    """The YAML file's values, then ``overrides`` (``None`` = not given; set in ``source``,
+    e.g. "command line"), type- and range-checked before anything else happens: an error
+    names the file (or ``source``) and the field."""
     values = read_yaml_settings(path, FIELDS, "config") if path is not None else {}
-    values.update({k: v for k, v in overrides.items() if v is not None and k in FIELDS})
+    sources = {name: f"config {path}" for name in values}
+    given = {k: v for k, v in overrides.items() if v is not None and k in FIELDS}
+    values.update(given)
+    sources.update({name: source for name in given if source})
+    problems = []
+    for name, value in values.items():
+        try:
+            values[name] = check_value(value, TYPES[name])
+        except ValueError as exc:
+            problems.append((name, str(exc)))
+    _raise(problems, sources)
     config = TrainConfig(**values)
-    config.validate()
+    config.validate(sources)
     return config
 
 

@@ -59,6 +59,7 @@ import pandas as pd
 
 from babelir.data.lareqa import load_benchmark
 from babelir.data.registry import BENCHMARKS, get_benchmark, resolve_file
+from babelir.data.validate import text_lines
 from babelir.errors import BabelirError, DataError
 from babelir.io import write_json
 
@@ -365,15 +366,11 @@ def _miracl_topics(data_dir: Path) -> tuple[dict[str, list[tuple[str, str]]], di
     for path in sorted(folder.glob("topics.miracl-v1.0-*-dev.tsv")):
         lang = path.name[len("topics.miracl-v1.0-"):-len("-dev.tsv")]
         rows = []
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                qid, tab, query = line.partition("\t")
-                if not tab or not qid.strip() or not query.strip():
-                    raise DataError("expected 'qid<TAB>query'", path=path, record=f"line {n}")
-                rows.append((qid.strip(), query))
+        for n, line in text_lines(path):  # not UTF-8: a DataError naming the line
+            qid, tab, query = line.partition("\t")
+            if not tab or not qid.strip() or not query.strip():
+                raise DataError("expected 'qid<TAB>query'", path=path, record=f"line {n}")
+            rows.append((qid.strip(), query))
         topics[lang] = rows
         files[lang] = str(path)
     return topics, files
@@ -561,7 +558,8 @@ def enforce(report: LeakageReport, allow_leakage: bool) -> None:
     raise BabelirError(
         f"the training data overlaps the {report.benchmark} evaluation benchmark "
         f"({counts}); for example:\n" + "\n".join(examples)
-        + "\nRemove those examples (see the data README, section 2), or pass "
+        + "\nRemove those examples (`babelir data build-pairs ... --drop-overlap "
+        f"{report.benchmark}`; see the data README, section 2), or pass "
         "--allow-leakage to train anyway")
 
 

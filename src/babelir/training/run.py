@@ -25,10 +25,11 @@ import yaml
 from tqdm import tqdm
 
 from babelir.errors import BabelirError
-from babelir.io import atomic_dir, git_commit, write_json
+from babelir.io import atomic_dir, git_commit, mark_output, sha256_of, write_json
 from babelir.sampling import BatchSampler, make_sampler, shard, summarise
 from babelir.settings import cache_dir as default_cache_dir
-from babelir.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from babelir.training.checkpoint import (check_new_run_folder, check_resume, resume_checkpoint,
+                                        save_checkpoint)
 from babelir.training.config import TrainConfig
 from babelir.training.examples import TrainingTexts
 
@@ -144,16 +145,29 @@ def _strategy_text(config: TrainConfig) -> str:
     return f"hybrid, alpha = {config.alpha}" if config.strategy == "hybrid" else config.strategy
 
 
-def prepare_run_folder(config: TrainConfig, accelerator) -> Path:
+def prepare_run_folder(config: TrainConfig, accelerator, resume: bool = False) -> Path:
+    """The run folder with its config.yaml and run.json. A new run's folder must be absent,
+    empty, or babelir's without an earlier run's checkpoints (``check_new_run_folder``); a
+    resumed run (checked by ``check_resume`` first) keeps its run.json and adds to
+    ``resumed``."""
     out = Path(config.out)
+    if not resume:
+        check_new_run_folder(out)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
+        mark_output(out)
         (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False),
                                          encoding="utf-8")
-        write_json(out / "run.json", {
-            "seed": config.seed, "commit": git_commit(), "started": time.strftime("%F %T %Z"),
-            "processes": accelerator.num_processes, "device": str(accelerator.device),
-            "torch": torch.__version__})
+        now = {"commit": git_commit(), "started": time.strftime("%F %T %Z"),
+               "processes": accelerator.num_processes, "device": str(accelerator.device),
+               "torch": torch.__version__}
+        record_path = out / "run.json"
+        if resume and record_path.is_file():
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record.setdefault("resumed", []).append(now)
+        else:
+            record = {"seed": config.seed, **now, "pairs_sha256": sha256_of(config.pairs)}
+        write_json(record_path, record)
     return out
 
 
@@ -172,12 +186,32 @@ def check_leakage(config: TrainConfig, pairs: pd.DataFrame, out: Path, is_main: 
     enforce(report, config.allow_leakage)
 
 
+MIXED_PRECISION = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+
+
+def make_accelerator(config: TrainConfig):
+    """accelerate's Accelerator with the run's precision: bf16 autocasts the forward pass and
+    the loss (CPU or GPU); fp16 (CUDA only) adds accelerate's gradient scaler."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if config.precision not in MIXED_PRECISION:
+        raise BabelirError(f"precision must be one of {', '.join(MIXED_PRECISION)}, "
+                           f"got {config.precision!r}")
+    on_cpu = config.device == "cpu" or not torch.cuda.is_available()
+    if config.precision == "fp16" and on_cpu:
+        raise BabelirError("precision fp16 needs a CUDA device; on a CPU use bf16 or fp32")
+    wanted = MIXED_PRECISION[config.precision]
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != wanted:
+        AcceleratorState._reset_state()  # a second run in this process, at another precision
+    return Accelerator(cpu=config.device == "cpu", mixed_precision=wanted)
+
+
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Run (or resume) a training run; returns the final model folder."""
-    from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
-    accelerator = Accelerator(cpu=config.device == "cpu")
+    accelerator = make_accelerator(config)
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.batch_size % world:
         raise BabelirError(f"batch_size {config.batch_size} is not divisible by the "
@@ -187,7 +221,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     sampler = build_sampler(config, data, config.seed)  # errors here: before any step
     dev_data = TrainingTexts.from_pairs(dev_rows, config.hard_negatives) if len(dev_rows) else None
     dev = dev_sampler(config, dev_data) if dev_data is not None else None
-    out = prepare_run_folder(config, accelerator)
+    if resume:
+        check_resume(config)  # same settings, a checkpoint there: before anything is written
+    out = prepare_run_folder(config, accelerator, resume)
     if accelerator.is_main_process:
         print(f"sampler: {json.dumps(sampler.describe())}", flush=True)
     check_leakage(config, pd.concat([train_rows, dev_rows]), out, accelerator.is_main_process)
@@ -207,12 +243,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     checkpoints = out / "checkpoints"
     history = {"dev": [], "best_step": None, "best_dev_loss": None}
     start = 0
-    if resume:
-        found = latest_checkpoint(checkpoints)
-        if found is None:
-            raise BabelirError(f"--resume: no checkpoint under {checkpoints}")
-        state = load_checkpoint(found, model, optimizer, scheduler, sampler)
+    if resume:  # the newest intact checkpoint (a damaged one is skipped, with a warning)
+        state = resume_checkpoint(checkpoints, model, optimizer, scheduler, sampler)
         start, history = state["step"], state["history"]
+        if accelerator.scaler is not None and state.get("scaler"):
+            accelerator.scaler.load_state_dict(state["scaler"])
     log_path = out / "train_log.jsonl"
     log = _open_log(log_path, start, accelerator.is_main_process)
     batch_log = (out / f"batches.rank{rank}.jsonl").open("a") if config.log_batches else None
@@ -257,8 +292,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         if done % config.save_every == 0 or done == stop:
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
+                scaler = accelerator.scaler.state_dict() if accelerator.scaler else None
                 save_checkpoint(checkpoints, model, optimizer, scheduler, sampler, done,
-                                {"history": history})
+                                {"history": history, "scaler": scaler})
     bar.close()
     if batch_log is not None:  # equal on every rank iff DDP kept the replicas in sync
         checksum = float(sum(p.double().sum() for p in model.parameters()))
@@ -291,7 +327,7 @@ def _open_log(path: Path, start: int, is_main: bool):
 
 
 def _save_model(model, folder: Path) -> None:
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, legacy=lambda p: (p / "modules.json").is_file()) as tmp:
         model.save(str(tmp), create_model_card=False)
 
 

@@ -25,7 +25,10 @@ def add_translate_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, help="sentences per engine call "
                    "(apertium default 400, hf default 16)")
     p.add_argument("--num-beams", type=int, default=1, help="hf engine: beam size")
-    p.add_argument("--limit", type=int, help="translate only the first N examples (for trying)")
+    from babelir.cli import _positive_int
+
+    p.add_argument("--limit", type=_positive_int,
+                   help="translate only the first N examples, N >= 1 (for trying)")
     p.add_argument("--positive", choices=("paragraph", "sentence", "sentence+paragraph"),
                    default="paragraph", help="the JSONL passage: paragraph, gold sentence, or both")
     p.add_argument("--data-dir", help="data folder (default $BABELIR_DATA)")

@@ -77,6 +77,49 @@ def _sentences(context: str, lang: str, breaks=None) -> tuple[list[tuple[int, in
     return spans, [normalize(context[s:e]) for s, e in spans]
 
 
+def _squad_list(mapping: object, key: str, path: Path, record: str) -> list:
+    """``mapping[key]`` as a list (missing: empty); a DataError when it is something else."""
+    if not isinstance(mapping, dict):
+        raise DataError(f"expected a JSON object holding {key!r}", path=path, record=record)
+    value = mapping.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DataError(f"{key!r} must be a list, got {type(value).__name__}", path=path,
+                        record=record)
+    return value
+
+
+def _squad_answer(qa: dict, path: Path, record: str) -> tuple[str | None, int | None]:
+    """(text, answer_start) of the first answer, or (None, None) when it is blanked/absent."""
+    answers = _squad_list(qa, "answers", path, record)
+    if not answers or not isinstance(answers[0], dict) or not answers[0].get("text"):
+        if answers and not isinstance(answers[0], dict):
+            raise DataError("an answer must be an object {text, answer_start}", path=path,
+                            record=record)
+        return None, None
+    text, start = answers[0]["text"], answers[0].get("answer_start")
+    if not isinstance(text, str):
+        raise DataError(f"answer text must be a string, got {text!r}", path=path, record=record)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise DataError(f"answer_start must be a whole number >= 0, got {start!r}", path=path,
+                        record=record)
+    return text, start
+
+
+def _squad_spans(context: str, lang: str, breaks: object, path: Path,
+                 record: str) -> tuple[list[tuple[int, int]], list[str]]:
+    """``_sentences`` after checking that ``sentence_breaks`` (when given) are valid spans."""
+    if breaks:
+        if not isinstance(breaks, list) or not all(
+                isinstance(b, list) and len(b) == 2
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in b)
+                and 0 <= b[0] < b[1] <= len(context) for b in breaks):
+            raise DataError("sentence_breaks must be [start, end] offsets into the context",
+                            path=path, record=record)
+    return _sentences(context, lang, breaks)
+
+
 def read_squad(path: Path, lang: str,
                make_id: Callable[[int, str], str] = lambda pos, raw: raw) -> list[Example]:
     """Examples of a SQuAD v1.1 file; ``make_id(position, raw id)`` names them."""
@@ -91,23 +134,26 @@ def read_squad(path: Path, lang: str,
     if not isinstance(root, dict) or not isinstance(root.get("data"), list):
         raise DataError("expected a SQuAD file with a 'data' list", path=path)
     for a, article in enumerate(root["data"]):
-        for p, paragraph in enumerate(article.get("paragraphs", [])):
-            context = paragraph.get("context")
+        for p, paragraph in enumerate(_squad_list(article, "paragraphs", path, f"data[{a}]")):
+            record = f"data[{a}].paragraphs[{p}]"
+            context = paragraph.get("context") if isinstance(paragraph, dict) else None
             if not isinstance(context, str) or not context.strip():
-                raise DataError("empty context", path=path, record=f"data[{a}].paragraphs[{p}]")
-            spans, sentences = _sentences(context, lang, paragraph.get("sentence_breaks"))
+                raise DataError("empty context", path=path, record=record)
+            spans, sentences = _squad_spans(context, lang, paragraph.get("sentence_breaks"),
+                                            path, record)
             clean = context.strip().strip("\ufeff").strip()
             offset = context.find(clean)
-            for qa in paragraph.get("qas", []):
+            for k, qa in enumerate(_squad_list(paragraph, "qas", path, record)):
+                if not isinstance(qa, dict):
+                    raise DataError("a question must be a JSON object", path=path,
+                                    record=f"{record}.qas[{k}]")
                 raw = str(qa.get("id"))
-                answers = qa.get("answers") or []
+                answer_text, start = _squad_answer(qa, path, f"{record}.qas[{k}] (id {raw})")
                 gold: list[int] = []
-                answer_text, answer_start = None, None
-                if answers and answers[0].get("text"):
-                    answer_text = answers[0]["text"]
-                    start = int(answers[0]["answer_start"])
+                answer_start = None
+                if answer_text is not None:
                     end = max(start + len(answer_text), start + 1)
-                    gold = [k for k, (s, e) in enumerate(spans) if s < end and e > start]
+                    gold = [j for j, (s, e) in enumerate(spans) if s < end and e > start]
                     answer_start = start - offset
                 question = qa.get("question")
                 examples.append(Example(
@@ -122,14 +168,47 @@ def read_squad(path: Path, lang: str,
     return examples
 
 
+def _jsonl_record(line: str, path: Path, n: int) -> dict:
+    """One line of a translation JSONL source, checked: a DataError names the file and line."""
+    record = f"line {n}"
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not JSON ({exc})", path=path, record=record) from None
+    if not isinstance(obj, dict):
+        raise DataError("a line must be a JSON object {id, lang, question, passage}",
+                        path=path, record=record)
+    for key in ("id", "lang"):
+        if key not in obj:
+            raise DataError(f"missing field {key!r}", path=path, record=record)
+    if not isinstance(obj["lang"], str) or not obj["lang"].strip():
+        raise DataError(f"'lang' must be a language code, got {obj['lang']!r}", path=path,
+                        record=record)
+    if isinstance(obj["id"], bool) or not isinstance(obj["id"], (str, int)) or obj["id"] == "":
+        raise DataError(f"'id' must be a non-empty string or an integer, got {obj['id']!r}",
+                        path=path, record=record)
+    for key in ("question", "passage"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise DataError(f"{key!r} must be a string or null, got {obj[key]!r}", path=path,
+                            record=record)
+    return obj
+
+
 def read_jsonl(path: Path, lang: str | None = None) -> tuple[str, list[Example]]:
     """Rows ``{id, lang, question, passage}`` of one language (the passage is split)."""
     examples, langs = [], set()
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 ({exc})", path=path) from None
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        obj = json.loads(line)
-        if lang is not None and obj.get("lang") != lang:
+        obj = _jsonl_record(line, path, n)
+        if lang is not None and obj["lang"] != lang:
             continue
         langs.add(obj["lang"])
         passage = obj.get("passage") or ""
@@ -310,6 +389,9 @@ def translate_source(source: str, targets: Sequence[str], engine: TranslationEng
     """
     if positive not in POSITIVE_MODES:
         raise BabelirError(f"unknown positive mode {positive!r}; valid: {', '.join(POSITIVE_MODES)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise BabelirError(f"limit must be a whole number >= 1 (or absent), got {limit!r}")
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     src, where, examples = load_source(source, Path(data_dir) if data_dir else None, source_lang)
