@@ -39,7 +39,7 @@ def peak_rss(src: Path, args: list[str], out: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"eval failed ({src}):\n{proc.stderr[-3000:]}")
     kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return {"source": str(src.resolve()), "peak_rss_mib": round(kib / 1024, 1),
+    return {"source": _described(src), "peak_rss_mib": round(kib / 1024, 1),
             "wall_s": round(wall, 1)}
 
 
@@ -102,6 +102,17 @@ def corpus_measurement(n: int) -> dict:
             out[mode] = bm25_build_peak(corpus, mode)
             print(mode, out[mode], flush=True)
     return out
+
+
+def _described(src: Path) -> str:
+    """The source tree as a commit (or 'working tree'), never a machine path."""
+    import subprocess
+
+    if src.resolve() == (ROOT / "src").resolve():
+        return "working tree"
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=src, text=True,
+                          capture_output=True).stdout.strip()
+    return f"commit {head}" if head else "another source tree"
 
 
 def main() -> None:

@@ -201,6 +201,25 @@ def train_precision_section() -> list[str]:
             "(`benchmarks/bench_train_precision.py`)."]
 
 
+def eval_memory_section() -> list[str]:
+    path = RESULTS / "benchmarks" / "eval_memory.json"
+    if not path.exists():
+        return []
+    m = _load(path)
+    rows = [[m[k]["source"], f"{m[k]['peak_rss_mib']:.0f}", f"{m[k]['wall_s']:.0f}"]
+            for k in ("before", "after")]
+    out = ["### Peak memory of an evaluation",
+           markdown_table(["code", "peak RSS MiB", "wall s"], rows),
+           f"{m['what']}; metrics identical: {m['summary_metrics_identical']}, TREC run "
+           f"identical: {m['trec_run_files_identical']} (`benchmarks/bench_eval_memory.py`)."]
+    corpus = m.get("miracl_bm25_generated_corpus")
+    if corpus:
+        out.append(f"MIRACL-style BM25 index of {corpus['n_passages']:,} generated passages: "
+                   f"peak {corpus['list']['peak_rss_mib']:.0f} MiB from a list, "
+                   f"{corpus['streamed']['peak_rss_mib']:.0f} MiB streamed.")
+    return out
+
+
 def _index_table(b: dict) -> list[str]:
     rows = []
     for r in b["indexes"]:
@@ -300,7 +319,8 @@ def main() -> None:
              "folder; do not edit by hand."]
     for section in (zero_shot_section, trained_section, verification_section, tokenizer_section,
                     benchmark_section, encode_speed_section, precision_quality_section,
-                    train_precision_section, index_section, translation_section):
+                    train_precision_section, eval_memory_section, index_section,
+                    translation_section):
         parts += section()
     path = RESULTS / "README.md"
     path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
