@@ -148,13 +148,20 @@ def _stats(row: dict) -> list[str]:
 
 
 def encode_speed_section() -> list[str]:
-    path = RESULTS / "benchmarks" / "encode_throughput.json"
-    if not path.exists():
-        return []
-    e = _load(path)
+    out = []
+    for name in ("encode_throughput", "encode_throughput_with_bf16"):
+        path = RESULTS / "benchmarks" / f"{name}.json"
+        if path.exists():
+            out += _encode_speed_table(_load(path), with_bf16=name.endswith("bf16"))
+    return out
+
+
+def _encode_speed_table(e: dict, with_bf16: bool) -> list[str]:
     rows = [[name, *_stats(r), f"{r['texts_per_s']:.1f}", f"{r['speedup_vs_st_bs32']:.2f}×",
              f"{r['min_cosine_vs_st']:.5f}"] for name, r in e["systems"].items()]
-    return ["## Encoding throughput and precision",
+    title = ("### The same with bf16, measured while the test suite ran on the same cores"
+             if with_bf16 else "## Encoding throughput and precision")
+    return [title,
             markdown_table(["encoder", "s min / median / max", "texts/s", "vs ST fp32 bs 32",
                             "min cosine vs ST"], rows),
             f"{e['texts']} XQuAD-R questions and sentences (11 languages, half each), max length "
@@ -199,6 +206,18 @@ def train_precision_section() -> list[str]:
             f"steps, same seed and batches; bf16 / fp32 speed-up "
             f"{t['speedup_bf16_over_fp32']:.2f}× on CPU capability {t['cpu_capability']} "
             "(`benchmarks/bench_train_precision.py`)."]
+
+
+def eval_time_section() -> list[str]:
+    path = RESULTS / "benchmarks" / "eval_wall_time.json"
+    if not path.exists():
+        return []
+    t = _load(path)
+    return ["### One full XQuAD-R evaluation, cold caches",
+            f"{t['what']}: {t['wall_s']:.0f} s wall ({t['onnx_export_s']:.0f} s of it the ONNX "
+            f"export, {t['timing_s']['retrieve']:.0f} s encoding and scoring), peak RSS "
+            f"{t['peak_rss_mib']:.0f} MiB; Mo / Cr / Mul mAP {t['summary']['mono.map']:.4f} / "
+            f"{t['summary']['cross.map']:.4f} / {t['summary']['multi.map']:.4f}."]
 
 
 def eval_memory_section() -> list[str]:
@@ -319,7 +338,8 @@ def main() -> None:
              "folder; do not edit by hand."]
     for section in (zero_shot_section, trained_section, verification_section, tokenizer_section,
                     benchmark_section, encode_speed_section, precision_quality_section,
-                    train_precision_section, eval_memory_section, index_section,
+                    train_precision_section, eval_time_section, eval_memory_section,
+                    index_section,
                     translation_section):
         parts += section()
     path = RESULTS / "README.md"
