@@ -106,7 +106,7 @@ def add_encoding_options(p, batch_size: int = 32) -> None:
 class DenseEncoder:
     """A shared bi-encoder: one sentence-transformers model for queries and passages."""
 
-    def __init__(self, model: ModelChoice, max_length: int = 128, batch_size: int = 64,
+    def __init__(self, model: ModelChoice, max_length: int = 128, batch_size: int = 32,
                  device: str | None = None, cache: EmbeddingCache | None = None,
                  precision: str = DEFAULT_PRECISION, backend: str = "auto",
                  cache_root: Path | None = None):
@@ -153,6 +153,7 @@ class DenseEncoder:
             root = self.cache_root or cache_dir()
             self._onnx = load_or_export(lambda: self.sentence_transformer, root,
                                         self.fingerprint, self.precision)
+            self._st = None  # loaded only to export: its memory goes back
         return self._onnx
 
     def _encode_prefixed(self, texts: list[str], progress: bool) -> np.ndarray:
