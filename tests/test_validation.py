@@ -136,7 +136,7 @@ GOOD_LINE = {"id": "e1", "lang": "en", "question": "Who?", "passage": "A passage
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("{oops", r"not JSON"),
+    ("{oops", r"malformed JSON"),
     ('["a"]', r"a line must be a JSON object"),
     ({"id": "e2", "question": "q?", "passage": "p."}, r"missing field 'lang'"),
     ({"id": "e2", "lang": 7, "question": "q?", "passage": "p."}, r"'lang' must be a language"),

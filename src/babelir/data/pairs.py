@@ -98,6 +98,7 @@ import pandas as pd
 
 from babelir.data.lareqa import load_language_file
 from babelir.data.splitting import covering_span, split_sentences
+from babelir.data.validate import json_object_line
 from babelir.errors import BabelirError, DataError
 from babelir.io import atomic_path, write_json
 
@@ -467,12 +468,7 @@ def load_jsonl(path: Path, dataset: str | None = None) -> list[dict]:
         if not line.strip():
             continue
         record = f"line {n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"malformed JSON ({exc})", path=path, record=record) from None
-        if not isinstance(obj, dict):
-            raise DataError("a line must be a JSON object", path=path, record=record)
+        obj = json_object_line(line, path, record, "{id, lang, question, passage}")
         for key in ("id", "lang", "question", "passage"):
             _field(obj, key, path, record)
         raw_id = obj["id"]

@@ -63,6 +63,20 @@ def text_lines(path: str | os.PathLike, skip_blank: bool = True) -> Iterator[tup
             raise DataError(what, path, f"line {number + 1}") from None
 
 
+def json_object_line(line: str, path: str | os.PathLike, record: str, shape: str) -> dict:
+    """One JSONL line that must be a JSON object (``shape`` names its fields in the error)."""
+    import json
+
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON ({exc})", path=path,
+                        record=record) from None
+    if not isinstance(obj, dict):
+        raise DataError(f"a line must be a JSON object {shape}", path=path, record=record)
+    return obj
+
+
 def read_npy(path: str | os.PathLike, ndim: int | None = None,
              rows: int | None = None) -> np.ndarray:
     """A ``.npy`` array; DataError for a missing, truncated or corrupt file, or one whose

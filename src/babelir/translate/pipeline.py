@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from babelir.data.splitting import split_sentences
+from babelir.data.validate import json_object_line
 from babelir.errors import BabelirError, DataError
 from babelir.io import atomic_path, sha256_of, write_json
 from babelir.translate.cache import TranslationCache
@@ -171,13 +172,7 @@ def read_squad(path: Path, lang: str,
 def _jsonl_record(line: str, path: Path, n: int) -> dict:
     """One line of a translation JSONL source, checked: a DataError names the file and line."""
     record = f"line {n}"
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not JSON ({exc})", path=path, record=record) from None
-    if not isinstance(obj, dict):
-        raise DataError("a line must be a JSON object {id, lang, question, passage}",
-                        path=path, record=record)
+    obj = json_object_line(line, path, record, "{id, lang, question, passage}")
     for key in ("id", "lang"):
         if key not in obj:
             raise DataError(f"missing field {key!r}", path=path, record=record)
