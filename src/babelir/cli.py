@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(sub)
     add_train_parser(sub)
     add_merge_parser(sub)
+    from babelir.models.centre import add_centre_parser
+
+    add_centre_parser(sub)
     from babelir.experiment import add_experiment_parser
     from babelir.report.experiment_report import add_report_parser
 

@@ -34,7 +34,9 @@ from babelir.errors import BabelirError
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 RECORD = "babelir-merge.json"
 # provenance files that describe TUNED's exact weights: not true of the merged ones
-_SKIP = {*WEIGHT_NAMES, RECORD, "babelir_source.json", "checkpoint.json"}
+# and a centring (per-language means of TUNED's embeddings, not of the merged model's)
+_SKIP = {*WEIGHT_NAMES, RECORD, "babelir_source.json", "checkpoint.json",
+         "babelir_centring.npz", "babelir_centring.json"}
 
 
 def _local_folder(name: str, cache_root: Path) -> tuple[str, Path]:
