@@ -35,7 +35,7 @@ import numpy as np
 import psutil
 from common import save
 
-from babelir.retrieval.index import VectorIndex, recall_at_k
+from babelir.retrieval.index import VectorIndex, neighbour_overlap_at_k
 
 
 def rss() -> int:
@@ -91,7 +91,7 @@ def bench_kind(kind: str, base: np.ndarray, queries: np.ndarray, truth: np.ndarr
               "restricted_10pct_queries_per_s": round(restricted_qps, 1),
               "restricted_only_allowed": bool(np.isin(rids[rids >= 0], allowed).all())}
     if truth is not None:
-        result["recall@10_vs_exact"] = round(recall_at_k(ids, truth, 10), 4)
+        result["recall@10_vs_exact"] = round(neighbour_overlap_at_k(ids, truth, 10), 4)
         knob = {"hnsw": ("ef_search", (32, 64, 128, 256, 512)),
                 "ivfpq": ("nprobe", (4, 8, 16, 32, 64, 128)),
                 "ivfpq+refine": ("nprobe", (8, 32, 128))}.get(kind)
@@ -102,7 +102,8 @@ def bench_kind(kind: str, base: np.ndarray, queries: np.ndarray, truth: np.ndarr
                 vi.params[name] = value
                 start = time.perf_counter()
                 _, found = vi.search(queries, k)
-                sweep.append({name: value, "recall@10_vs_exact": round(recall_at_k(found, truth, 10), 4),
+                overlap = neighbour_overlap_at_k(found, truth, 10)
+                sweep.append({name: value, "recall@10_vs_exact": round(overlap, 4),
                               "queries_per_s": round(len(queries) / (time.perf_counter() - start), 1)})
             vi.params[name] = default
             result["sweep"] = sweep

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from babelir.errors import BabelirError
-from babelir.retrieval.index import Bm25Index, VectorIndex, recall_at_k
+from babelir.retrieval.index import Bm25Index, VectorIndex, neighbour_overlap_at_k
 from babelir.retrieval.sharded import ShardedEmbeddings, encode_corpus
 
 N, DIM, NQ = 20_000, 64, 200
@@ -52,7 +52,7 @@ def test_approximate_recall(data, approx, kind, threshold):
     # 0.98, IVF-PQ (16 x 8 bits = 16 bytes a vector) ~0.35, re-ranked (refine=10) ~0.66
     _, queries, _, truth = data
     _, found = approx[kind].search(queries, 10)
-    assert recall_at_k(found, truth, 10) > threshold
+    assert neighbour_overlap_at_k(found, truth, 10) > threshold
 
 
 @pytest.mark.parametrize("kind", ["exact", "hnsw", "ivfpq", "ivfpq-refine"])

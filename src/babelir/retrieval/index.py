@@ -276,8 +276,9 @@ def _update(defaults: dict, params: dict, kind: str) -> None:
     defaults.update({k: v for k, v in params.items() if v is not None})
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
-    """Mean over queries of |found[:k] ∩ truth[:k]| / k (approximate vs exact neighbours)."""
+def neighbour_overlap_at_k(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+    """Mean over queries of |found[:k] ∩ truth[:k]| / k: the share of the exact k nearest
+    neighbours that an approximate search finds (not ``evaluation.metrics.recall_at_k``)."""
     hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) for f, t in zip(found, truth)]
     return float(np.mean(hits) / k)
 
