@@ -61,6 +61,10 @@ class TrainConfig:
     mini_batch_size: int = 16  # for cached_loss
     hard_negatives: bool = False  # use the pairs' `negative` column (babelir data mine-negatives)
     max_grad_norm: float = 1.0
+    distill_weight: float = 0.0  # beta: keep embeddings near the untuned model's (training/losses.py)
+    parallel_weight: float = 0.0  # gamma: translations onto the untuned English embedding (XNLI)
+    parallel_batch_size: int = 16  # parallel sentence pairs per step (parallel_weight > 0)
+    parallel_sentences: int = 2000  # XNLI train-split premise groups to draw them from
     eval_every: int = 50  # steps between dev-loss evaluations (0 = never)
     dev_batches: int = 8
     save_every: int = 50  # steps between checkpoints
@@ -86,7 +90,7 @@ class TrainConfig:
             bad.append(("pairs", "is not set: no training pairs (`pairs:` in the config, or "
                                  "--pairs)"))
         for name in ("batch_size", "steps", "max_length", "mini_batch_size", "dev_batches",
-                     "save_every"):
+                     "save_every", "parallel_batch_size", "parallel_sentences"):
             if getattr(self, name) < 1:
                 bad.append((name, f"must be at least 1, got {getattr(self, name)}"))
         for name in ("eval_every", "seed"):
@@ -97,7 +101,10 @@ class TrainConfig:
         for name in ("learning_rate", "temperature", "dataset_temperature"):
             if getattr(self, name) <= 0:
                 bad.append((name, f"must be positive, got {getattr(self, name)}"))
-        for name in ("weight_decay", "max_grad_norm"):
+        if self.cached_loss and (self.distill_weight or self.parallel_weight):
+            bad.append(("cached_loss", "cannot be combined with distill_weight or "
+                                       "parallel_weight (GradCache has no teacher term)"))
+        for name in ("weight_decay", "max_grad_norm", "distill_weight", "parallel_weight"):
             if getattr(self, name) < 0:
                 bad.append((name, f"must be at least 0, got {getattr(self, name)}"))
         if not 0.0 <= self.alpha <= 1.0:

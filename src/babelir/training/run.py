@@ -83,7 +83,10 @@ def load_model(config: TrainConfig, device):
     return model, choice
 
 
-def build_loss(config: TrainConfig, model, distributed: bool):
+def build_loss(config: TrainConfig, model, distributed: bool, anchored: bool = True):
+    """InfoNCE (GradCache with ``cached_loss``); with ``distill_weight`` / ``parallel_weight``
+    and ``anchored``, wrapped in ``AnchoredLoss`` with a frozen copy of ``model`` as teacher
+    (built before the first step, so the teacher is the untuned model)."""
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss, MultipleNegativesRankingLoss)
 
@@ -92,7 +95,40 @@ def build_loss(config: TrainConfig, model, distributed: bool):
         return CachedMultipleNegativesRankingLoss(model, scale=scale,
                                                   mini_batch_size=config.mini_batch_size,
                                                   gather_across_devices=distributed)
-    return MultipleNegativesRankingLoss(model, scale=scale, gather_across_devices=distributed)
+    loss = MultipleNegativesRankingLoss(model, scale=scale, gather_across_devices=distributed)
+    if anchored and (config.distill_weight or config.parallel_weight):
+        from babelir.training.losses import AnchoredLoss, frozen_teacher
+
+        return AnchoredLoss(loss, frozen_teacher(model), config.distill_weight,
+                            config.parallel_weight)
+    return loss
+
+
+def load_parallel(config: TrainConfig):
+    """The parallel sentences of the KD term (None without ``parallel_weight``)."""
+    if not config.parallel_weight:
+        return None
+    from babelir.settings import data_dir
+    from babelir.training.losses import ParallelSentences
+
+    folder = data_dir(config.data_dir)
+    if folder is None:
+        raise BabelirError("parallel_weight needs the data folder (XNLI): --data-dir or "
+                           "$BABELIR_DATA")
+    return ParallelSentences.from_xnli(folder, config.parallel_sentences, config.seed,
+                                       config.languages or None)
+
+
+def parallel_features(model, parallel, step: int, config: TrainConfig, choice, rank: int,
+                      world: int, device):
+    """(source, translation) features of the step's parallel pairs, this rank's share."""
+    if parallel is None:
+        return None
+    sources, translations, sides = parallel.batch(step, config.parallel_batch_size, config.seed)
+    prefixes = [choice.query_prefix if side == 0 else choice.passage_prefix for side in sides]
+    mine = slice(rank, None, world)
+    return (features(model, [p + t for p, t in zip(prefixes, sources)][mine], "", device),
+            features(model, [p + t for p, t in zip(prefixes, translations)][mine], "", device))
 
 
 def features(model, texts: list[str], prefix: str, device) -> dict:
@@ -232,7 +268,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     np.random.seed(config.seed)
     model, choice = load_model(config, accelerator.device)
     loss_fn = build_loss(config, model, world > 1)
-    dev_loss_fn = build_loss(config, model, False)  # every rank scores the whole dev batch
+    dev_loss_fn = build_loss(config, model, False, anchored=False)  # whole dev batch, InfoNCE
+    parallel = load_parallel(config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
@@ -259,8 +296,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     for step, global_batch in zip(bar, sampler.batches(start)):
         began = time.perf_counter()
         batch = shard(global_batch, rank, world)
-        loss_tensor = loss_module(batch_features(model, choice, data, batch, accelerator.device),
-                                  None)
+        inputs = batch_features(model, choice, data, batch, accelerator.device)
+        extra = parallel_features(model, parallel, step, config, choice, rank, world,
+                                  accelerator.device)
+        loss_tensor = loss_module(inputs, None, parallel=extra) if extra is not None \
+            else loss_module(inputs, None)
         accelerator.backward(loss_tensor)
         loss = loss_tensor.item()
         if config.max_grad_norm:
@@ -274,8 +314,10 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             batch_log.write(json.dumps({"step": step, "examples": [
                 data.pool.example_ids[i] for i in batch.example_idx]}) + "\n")
         if log is not None:
+            parts = getattr(loss_fn, "parts", None)
             log.write(json.dumps({"step": done, "loss": loss, "kind": batch.kind,
-                                  "lr": scheduler.get_last_lr()[0], "seconds": seconds}) + "\n")
+                                  "lr": scheduler.get_last_lr()[0], "seconds": seconds,
+                                  **({"parts": parts} if parts else {})}) + "\n")
             log.flush()
         bar.set_postfix(loss=f"{loss:.3f}", pairs_per_s=f"{config.batch_size / seconds:.1f}")
         due = bool(config.eval_every) and (done % config.eval_every == 0 or done == config.steps)
