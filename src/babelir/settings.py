@@ -1,9 +1,11 @@
 """Where babelir finds data and keeps its caches.
 
 One setting points at the data folder (laid out like the upstream sources, see the README):
-the ``--data-dir`` CLI option, else the ``BABELIR_DATA`` environment variable. Caches (the
-materialised default model, embeddings, downloads) live under ``--cache-dir`` /
-``BABELIR_CACHE``, default ``~/.cache/babelir``.
+the ``--data-dir`` CLI option, else the ``BABELIR_DATA`` environment variable. Without it,
+XQuAD-R is read from the copy bundled with babelir (``babelir.data.bundled``); every other
+benchmark and the training sources need the data folder (or ``--online`` where it applies).
+Caches (the materialised default model, embeddings, downloads, the checked bundled files) live
+under ``--cache-dir`` / ``BABELIR_CACHE``, default ``~/.cache/babelir``.
 """
 
 from __future__ import annotations

@@ -235,6 +235,8 @@ def load_benchmark(
     """Load a LAReQA-format benchmark for the given languages (default: all of them).
 
     ``max_articles`` keeps the first N articles of every file (a consistent subset for tests).
+    Files are found by ``registry.resolve_file``: the data folder (then the cache, then with
+    ``online`` a download); with ``data_dir=None``, XQuAD-R comes from babelir's bundled copy.
     """
     max_articles = check_max_articles(max_articles)  # before any file is looked up
     if isinstance(spec, ValidationSpec):  # built from a training source's dev split

@@ -4,6 +4,10 @@ A benchmark's files are looked up, in order, in (1) the data folder setting (``-
 ``$BABELIR_DATA``), laid out like the upstream sources (``lareqa/xquad-r/<lang>.json``, …),
 (2) the user cache (``<cache>/data/…``), and (3) only then downloaded from the pinned upstream
 URL into the cache, with its SHA-256 checked where it is known.
+
+Without a data setting, a benchmark that ships with babelir (XQuAD-R only, ``data.bundled``)
+is read from that bundle instead, its SHA-256 checked at every read; the data setting, when
+given, always wins. MLQA-R and MIRACL are never bundled.
 """
 
 from __future__ import annotations
@@ -149,8 +153,18 @@ def _download(url: str, target: Path, expected_sha256: str | None) -> Path:
 def resolve_file(
     spec: BenchmarkSpec, lang: str, data_dir: Path | None, cache_dir: Path | None, online: bool
 ) -> Path:
-    """Find one language file: data folder, then cache, then (if online) download to the cache."""
+    """Find one language file: data folder, then cache, then (if online) download to the cache.
+    With no data folder, a bundled benchmark (``data.bundled``) comes from babelir's own copy,
+    checked and kept as a plain file in the cache."""
+    from babelir.data import bundled
+
     relative = spec.relative_path(lang)
+    if data_dir is None and bundled.has_bundle(spec.name):
+        if cache_dir is None:
+            from babelir.settings import cache_dir as default_cache_dir
+
+            cache_dir = default_cache_dir()
+        return bundled.bundled_file(spec, lang, Path(cache_dir))
     tried = []
     for root in (data_dir, cache_dir / "data" if cache_dir else None):
         if root is None:
@@ -163,6 +177,9 @@ def resolve_file(
         return _download(spec.url_template.format(lang=lang), cache_dir / "data" / relative,
                          spec.sha256.get(lang))
     hint = "set --data-dir or $BABELIR_DATA to a folder laid out like the upstream sources"
+    if bundled.has_bundle(spec.name):
+        hint += (f" (or leave the data setting unset to read the copy of {spec.name} bundled "
+                 "with babelir)")
     raise DataError(
         f"{spec.name} file for {lang!r} not found (looked in: {', '.join(tried) or 'nowhere'}); "
         f"{hint}, or pass --online to download {spec.url_template.format(lang=lang)}",
