@@ -68,7 +68,8 @@ class TrainConfig:
     eval_every: int = 50  # steps between dev-loss evaluations (0 = never)
     dev_batches: int = 8
     save_every: int = 50  # steps between checkpoints
-    select_best: bool = True  # final = the checkpoint with the lowest dev loss
+    select_best: bool = True  # final = the best checkpoint (select_on), not the last one
+    select_on: str = "dev_loss"  # dev_loss | <mlqa-val|xnli-val>:<metric> (training/trainer.py)
     seed: int = 0
     benchmark: str = "xquad-r"  # evaluation benchmark the leakage guard compares with
     allow_leakage: bool = False
@@ -111,6 +112,12 @@ class TrainConfig:
             bad.append(("alpha", f"must be in [0, 1], got {self.alpha}"))
         if not 0.0 <= self.warmup_ratio < 1.0:
             bad.append(("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}"))
+        try:
+            from babelir.training.trainer import parse_select_on
+
+            parse_select_on(self.select_on)
+        except BabelirError as exc:
+            bad.append(("select_on", str(exc).replace("select_on ", "", 1)))
         for name, value, valid in (("strategy", self.strategy, STRATEGIES),
                                    ("precision", self.precision, PRECISIONS),
                                    ("benchmark", self.benchmark, KNOWN_BENCHMARKS)):

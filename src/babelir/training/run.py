@@ -12,7 +12,6 @@ needed for ``--resume`` to reproduce the uninterrupted run.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -22,14 +21,12 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from tqdm import tqdm
 
 from babelir.errors import BabelirError
 from babelir.io import atomic_dir, git_commit, mark_output, sha256_of, write_json
-from babelir.sampling import BatchSampler, make_sampler, shard, summarise
+from babelir.sampling import BatchSampler, make_sampler, summarise
 from babelir.settings import cache_dir as default_cache_dir
-from babelir.training.checkpoint import (check_new_run_folder, check_resume, resume_checkpoint,
-                                        save_checkpoint)
+from babelir.training.checkpoint import check_new_run_folder, check_resume
 from babelir.training.config import TrainConfig
 from babelir.training.examples import TrainingTexts
 
@@ -245,8 +242,6 @@ def make_accelerator(config: TrainConfig):
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Run (or resume) a training run; returns the final model folder."""
-    from transformers import get_linear_schedule_with_warmup
-
     accelerator = make_accelerator(config)
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.batch_size % world:
@@ -263,83 +258,15 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if accelerator.is_main_process:
         print(f"sampler: {json.dumps(sampler.describe())}", flush=True)
     check_leakage(config, pd.concat([train_rows, dev_rows]), out, accelerator.is_main_process)
-
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    model, choice = load_model(config, accelerator.device)
-    loss_fn = build_loss(config, model, world > 1)
-    dev_loss_fn = build_loss(config, model, False, anchored=False)  # whole dev batch, InfoNCE
-    parallel = load_parallel(config)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate,
-                                  weight_decay=config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps)
-    loss_module = accelerator.prepare(loss_fn)  # DDP over the loss (which holds the model)
-
-    checkpoints = out / "checkpoints"
-    history = {"dev": [], "best_step": None, "best_dev_loss": None}
-    start = 0
-    if resume:  # the newest intact checkpoint (a damaged one is skipped, with a warning)
-        state = resume_checkpoint(checkpoints, model, optimizer, scheduler, sampler)
-        start, history = state["step"], state["history"]
-        if accelerator.scaler is not None and state.get("scaler"):
-            accelerator.scaler.load_state_dict(state["scaler"])
-    log_path = out / "train_log.jsonl"
-    log = _open_log(log_path, start, accelerator.is_main_process)
+    trainer = build_trainer(config, accelerator, data, sampler, out,
+                            (dev_data, dev) if dev is not None else None)
+    start = trainer.resume() if resume else 0  # newest intact checkpoint (damaged: skipped)
+    log = _open_log(out / "train_log.jsonl", start, accelerator.is_main_process)
     batch_log = (out / f"batches.rank{rank}.jsonl").open("a") if config.log_batches else None
-
     stop = min(config.steps, config.stop_after or config.steps)
-    model.train()
-    bar = tqdm(range(start, stop), initial=start, total=config.steps, desc="train",
-               disable=not accelerator.is_main_process)
-    for step, global_batch in zip(bar, sampler.batches(start)):
-        began = time.perf_counter()
-        batch = shard(global_batch, rank, world)
-        inputs = batch_features(model, choice, data, batch, accelerator.device)
-        extra = parallel_features(model, parallel, step, config, choice, rank, world,
-                                  accelerator.device)
-        loss_tensor = loss_module(inputs, None, parallel=extra) if extra is not None \
-            else loss_module(inputs, None)
-        accelerator.backward(loss_tensor)
-        loss = loss_tensor.item()
-        if config.max_grad_norm:
-            accelerator.clip_grad_norm_(params, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        seconds = time.perf_counter() - began
-        done = step + 1
-        if batch_log is not None:
-            batch_log.write(json.dumps({"step": step, "examples": [
-                data.pool.example_ids[i] for i in batch.example_idx]}) + "\n")
-        if log is not None:
-            parts = getattr(loss_fn, "parts", None)
-            log.write(json.dumps({"step": done, "loss": loss, "kind": batch.kind,
-                                  "lr": scheduler.get_last_lr()[0], "seconds": seconds,
-                                  **({"parts": parts} if parts else {})}) + "\n")
-            log.flush()
-        bar.set_postfix(loss=f"{loss:.3f}", pairs_per_s=f"{config.batch_size / seconds:.1f}")
-        due = bool(config.eval_every) and (done % config.eval_every == 0 or done == config.steps)
-        if dev is not None and due:
-            value = dev_loss(model, dev_loss_fn, choice, dev_data, dev, config.dev_batches,
-                             accelerator.device)
-            history["dev"].append({"step": done, "dev_loss": value})
-            if accelerator.is_main_process:
-                tqdm.write(f"step {done}: dev loss {value:.4f}")
-            if history["best_dev_loss"] is None or value < history["best_dev_loss"]:
-                history["best_dev_loss"], history["best_step"] = value, done
-                if accelerator.is_main_process:
-                    _save_model(model, out / "best")
-        if done % config.save_every == 0 or done == stop:
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:
-                scaler = accelerator.scaler.state_dict() if accelerator.scaler else None
-                save_checkpoint(checkpoints, model, optimizer, scheduler, sampler, done,
-                                {"history": history, "scaler": scaler})
-    bar.close()
+    trainer.fit(start, stop, log, batch_log)
     if batch_log is not None:  # equal on every rank iff DDP kept the replicas in sync
-        checksum = float(sum(p.double().sum() for p in model.parameters()))
+        checksum = float(sum(p.double().sum() for p in trainer.model.parameters()))
         batch_log.write(json.dumps({"weights_checksum": checksum}) + "\n")
     for handle in (log, batch_log):
         if handle is not None:
@@ -348,9 +275,27 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     if stop < config.steps:
         return out / "checkpoints"
     if accelerator.is_main_process:
-        finish_run(config, model, sampler, history, choice, out, train_rows)
+        finish_run(config, trainer.model, sampler, trainer.history, trainer.choice, out,
+                   train_rows)
     accelerator.wait_for_everyone()
     return out / "final"
+
+
+def build_trainer(config: TrainConfig, accelerator, data, sampler, out: Path, dev):
+    """The model (seeded), its loss (with the teacher terms), dev and validation checks."""
+    from babelir.training.trainer import Trainer, Validator, parse_select_on
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    model, choice = load_model(config, accelerator.device)
+    loss_fn = build_loss(config, model, accelerator.num_processes > 1)
+    dev_check = None
+    if dev is not None:  # every rank scores the whole dev batch, InfoNCE only
+        dev_check = (build_loss(config, model, False, anchored=False), *dev)
+    selection = parse_select_on(config.select_on)
+    validator = Validator(*selection, config) if selection else None
+    return Trainer(config, accelerator, model, choice, data, sampler, loss_fn, out,
+                   dev=dev_check, parallel=load_parallel(config), validator=validator)
 
 
 def _open_log(path: Path, start: int, is_main: bool):
