@@ -25,72 +25,72 @@ def _positive_int(value: str) -> int:
 
 
 def _benchmark(value: str) -> str:
-    from babelir.data.registry import benchmark_names
+    from babelir.evaluation.registry import benchmark_entry, benchmark_usage
 
-    if value in benchmark_names() or value == "miracl" or value.startswith("miracl:"):
-        return value
-    raise argparse.ArgumentTypeError(f"choose from {', '.join(benchmark_names())} or "
-                                     "miracl[:lang,...]")
+    try:
+        benchmark_entry(value)
+    except BabelirError:
+        raise argparse.ArgumentTypeError(f"choose from {benchmark_usage()}") from None
+    return value
 
 
 def add_eval_parser(sub) -> None:
-    from babelir.data.registry import BENCHMARKS, VALIDATION_BENCHMARKS
+    """``babelir eval``. Every option but --model and --benchmark defaults to None (unset):
+    ``run_eval_command`` refuses a given option that the benchmark and the retriever would not
+    read; unset ones take ``EvalConfig``'s defaults (named in the help)."""
+    from babelir.evaluation.registry import benchmark_usage
     from babelir.retrieval.dense import add_encoding_options
     from babelir.retrieval.tokenize import TOKENIZERS
 
     p = sub.add_parser("eval", help="evaluate a retriever (dense model or bm25) on a benchmark")
     p.add_argument("--model", default="multilingual-e5-small",
                    help="'bm25', 'multilingual-e5-small' (bundled), a HF id or a local folder")
-    p.add_argument("--benchmark", default="xquad-r", type=_benchmark,
-                   help=f"{', '.join(BENCHMARKS)}, or miracl[:sw,te,...] (needs --corpus, "
-                        f"or --online); validation sets built from the training sources' "
-                        f"dev split (data folder only): {', '.join(VALIDATION_BENCHMARKS)}")
+    p.add_argument("--benchmark", default="xquad-r", type=_benchmark, help=benchmark_usage())
     p.add_argument("--corpus", help="MIRACL passages, JSONL[.gz] {docid,title,text}: '{lang}' in "
                    "the path is replaced, or a folder holding <lang>.jsonl.gz")
-    p.add_argument("--index", choices=("exact", "hnsw", "ivfpq"), default="exact",
-                   help="MIRACL: faiss index over the sharded embeddings")
+    p.add_argument("--index", choices=("exact", "hnsw", "ivfpq"),
+                   help="MIRACL: faiss index over the sharded embeddings (default exact)")
     p.add_argument("--index-dir", help="MIRACL embeddings/indexes (default <cache>/miracl-index)")
-    p.add_argument("--shard-size", type=int, default=50_000)
-    p.add_argument("--embeddings-dtype", choices=("float32", "float16"), default="float16")
+    p.add_argument("--shard-size", type=int, help="MIRACL: embeddings per shard (default 50000)")
+    p.add_argument("--embeddings-dtype", choices=("float32", "float16"),
+                   help="MIRACL: stored embeddings (default float16)")
     p.add_argument("--out", help="output folder (default runs/<model>-<benchmark>)")
     p.add_argument("--data-dir", help=f"data folder laid out like upstream (default ${DATA_ENV})")
     p.add_argument("--cache-dir", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/babelir)")
     p.add_argument("--languages", type=_csv, help="comma-separated subset, e.g. en,de,zh")
     p.add_argument("--max-articles", type=_positive_int,
                    help="keep the first N articles per language (N >= 1)")
-    p.add_argument("--candidate-mode", choices=("sentence", "context"), default="sentence",
-                   help="encode the sentence alone, or sentence + its paragraph (LAReQA style)")
-    p.add_argument("--max-length", type=int, default=128, help="max tokens per input")
-    add_encoding_options(p)
+    p.add_argument("--candidate-mode", choices=("sentence", "context"),
+                   help="encode the sentence alone (default), or sentence + its paragraph "
+                        "(LAReQA style)")
+    p.add_argument("--max-length", type=int, help="max tokens per input (default 128)")
+    add_encoding_options(p, unset=True)
     p.add_argument("--query-prefix", help="override the model's query prefix")
     p.add_argument("--passage-prefix", help="override the model's passage prefix")
     p.add_argument("--bm25-tokenizer", choices=tuple(TOKENIZERS),
                    help="tokeniser for bm25 (default xlmr; see README)")
-    p.add_argument("--ap-k", type=int, default=20, help="k of XTREME-R's mAP@k (default 20)")
+    p.add_argument("--ap-k", type=int, help="k of XTREME-R's mAP@k (default 20)")
     p.add_argument("--device", help="cpu / cuda (default: cuda if available)")
-    p.add_argument("--online", action="store_true", help="download missing data files")
-    p.add_argument("--no-embedding-cache", dest="embedding_cache", action="store_false")
-    p.set_defaults(handler=run_eval_command)
+    p.add_argument("--online", action="store_true", default=None,
+                   help="download missing data files")
+    p.add_argument("--no-embedding-cache", dest="embedding_cache", action="store_false",
+                   default=None)
+    flags = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings}
+    p.set_defaults(handler=run_eval_command, eval_flags=flags)
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    from babelir.eval_job import EvalConfig, default_out_dir, run_eval
-    from babelir.io import check_output_folder
-    from babelir.report.tables import full_report
+    from babelir.eval_job import EvalConfig, refuse_options, run_eval
+    from babelir.evaluation.registry import make_benchmark
 
-    if args.benchmark.split(":")[0] == "miracl":
-        from babelir.evaluation.miracl import run_miracl_eval
-
-        run_miracl_eval(args)
-        return 0
     fields = EvalConfig.__dataclass_fields__
-    config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    check_output_folder(config.out or default_out_dir(config))  # refused before any work
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    config = EvalConfig(**given)
+    refuse_options(config, [k for k in given if k not in ("model", "benchmark")],
+                   args.eval_flags)
     results = run_eval(config)
-    print(full_report(results))
-    t = results["timing_s"]
-    print(f"wrote {results['out']}  (load {t['load']:.1f}s, retrieve {t['retrieve']:.1f}s, "
-          f"metrics {t['metrics']:.1f}s)")
+    if results:
+        print(make_benchmark(config.benchmark).report(results))
     return 0
 
 
@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     from babelir.translate.cli import add_translate_parser
 
     add_translate_parser(sub)
-    from babelir.retrieval.index import add_index_parser, add_search_parser
+    from babelir.retrieval.index_cli import add_index_parser, add_search_parser
 
     add_index_parser(sub)
     add_search_parser(sub)

@@ -1,34 +1,22 @@
-"""``babelir eval``: load a benchmark, score it with a retriever, measure, write the outputs.
+"""``babelir eval``: one evaluation of one retriever on one benchmark, whichever they are.
 
-data -> retrieval -> evaluation -> report, in that order; this module only wires them.
+``run_eval(EvalConfig)`` looks the benchmark up (``evaluation.registry``) and the retriever
+(``retrieval.registry``), then loads, evaluates and writes through the ``Benchmark`` interface;
+``refuse_options`` tells the command line which given settings the pair would not read.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from babelir import __version__
-from babelir.data.lareqa import RetrievalBenchmark, load_benchmark
-from babelir.data.registry import get_benchmark
-from babelir.evaluation.lareqa import InnerProductBlocks, LareqaResults, evaluate
-from babelir.io import atomic_dir, git_commit, sha256_of, write_json
-from babelir.report.plots import pair_heatmap
-from babelir.report.tables import full_report
-from babelir.report.trec import write_qrels, write_top_run
-from babelir.settings import cache_dir as default_cache_dir
-from babelir.settings import data_dir as default_data_dir
-
-if TYPE_CHECKING:
-    from babelir.retrieval.bm25 import BenchmarkBm25Scorer
-
-BM25 = "bm25"
+from babelir.errors import BabelirError
+from babelir.evaluation.benchmark import Benchmark, Timer
+from babelir.evaluation.lareqa_benchmark import pool_scores
+from babelir.evaluation.registry import make_benchmark
+from babelir.retrieval.registry import make_retriever, retriever_class
 
 
 @dataclass
@@ -52,136 +40,68 @@ class EvalConfig:
     device: str | None = None
     online: bool = False
     embedding_cache: bool = True
+    # a corpus benchmark (MIRACL) and the faiss retriever; None: their defaults
+    corpus: str | None = None
+    index: str | None = None  # exact | hnsw | ivfpq
+    index_dir: str | None = None
+    shard_size: int | None = None
+    embeddings_dtype: str | None = None  # float16 | float32
+
+
+#: settings every evaluation reads
+COMMON_OPTIONS = frozenset({"model", "benchmark", "out", "data_dir", "cache_dir"})
 
 
 def default_out_dir(config: EvalConfig) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", config.model.strip("/")).strip("_")
-    return Path("runs") / f"{slug}-{config.benchmark}"
+    return make_benchmark(config.benchmark).default_out(config)
 
 
-def bm25_scores(bench: RetrievalBenchmark, config: EvalConfig) -> tuple[BenchmarkBm25Scorer, dict]:
-    """The BM25 indexes (pooled and per language); ``evaluate`` scores them block by block,
-    so the two (queries × candidates) matrices are never held whole."""
-    from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, BenchmarkBm25Scorer
-
-    tokenizer = config.bm25_tokenizer or DEFAULT_TOKENIZER
-    scorer = BenchmarkBm25Scorer(
-        bench.query_texts, bench.candidate_texts(config.candidate_mode),
-        [bench.languages[i] for i in bench.cand_lang], tokenizer=tokenizer,
-    )
-    return scorer, {"retriever": "bm25 (bm25s)", "tokenizer": tokenizer}
-
-
-def dense_scores(bench: RetrievalBenchmark, config: EvalConfig,
-                 cache: Path) -> tuple[InnerProductBlocks, dict]:
-    from babelir.models.registry import resolve_model
-    from babelir.retrieval.dense import DenseEncoder, EmbeddingCache, encode_by_group
-
-    choice = resolve_model(config.model, cache, config.query_prefix, config.passage_prefix)
-    encoder = DenseEncoder(choice, config.max_length, config.batch_size, config.device,
-                           EmbeddingCache(cache / "embeddings") if config.embedding_cache else None,
-                           config.precision, config.backend, cache)
-    queries = encode_by_group(encoder, bench.query_texts, bench.query_lang, bench.languages, "query")
-    candidates = encode_by_group(encoder, bench.candidate_texts(config.candidate_mode),
-                                 bench.cand_lang, bench.languages, "passage")
-    scores = InnerProductBlocks(queries, candidates)  # scored per block of queries
-    info = {"retriever": "dense (sentence-transformers, exact inner product)",
-            "model_location": _portable(choice.location), "model_fingerprint": encoder.fingerprint,
-            "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix,
-            "precision": encoder.precision, "backend": encoder.backend}
-    return scores, info
-
-
-def _portable(path: str) -> str:
-    """A path relative to the working folder, or with ``~`` for the home folder: kept results
-    travel between machines. Model names that are not paths pass unchanged."""
-    for root, shown in ((Path.cwd(), ""), (Path.home(), "~/")):
-        try:
-            return shown + str(Path(path).relative_to(root))
-        except ValueError:
-            continue
-    return path
-
-
-def portable_config(config: EvalConfig) -> dict:
-    """The settings that decide the numbers: not where the output or the caches went."""
-    values = dataclasses.asdict(config)
-    values["model"] = _portable(values["model"])
-    for machine_specific in ("out", "data_dir", "cache_dir"):
-        values.pop(machine_specific, None)
-    return values
-
-
-def data_file_record(bench: RetrievalBenchmark, benchmark: str) -> dict:
-    """Per language: the file's path inside the data folder layout and its SHA-256."""
-    spec = get_benchmark(benchmark)
-    return {lang: {"path": spec.relative_path(lang), "sha256": sha256_of(path)}
-            for lang, path in bench.files.items()}
-
-
-def results_dict(bench: RetrievalBenchmark, res: LareqaResults, config: EvalConfig,
-                 info: dict, timing: dict) -> dict:
-    langs = list(bench.languages)
-    pairs = {x: {y: res.pairs[(x, y)] for y in langs} for x in langs}
-    incomplete = any(res.pairs[(x, y)]["n_queries"] < res.pairs[(x, x)]["n_queries"]
-                     for x in langs for y in langs)
-    summary = {
-        **res.macro(),
-        "model": _portable(config.model), "benchmark": config.benchmark,
-        "candidate_mode": config.candidate_mode,
-        "max_length": config.max_length if config.model != BM25 else None,
-        "n_queries": bench.n_queries, "n_candidates": bench.n_candidates,
-        "languages": langs, "ap_k": config.ap_k, "incomplete_pairs": incomplete,
-    }
-    return {
-        "summary": summary, "languages": langs,
-        "mono": res.mono(), "cross": res.cross(), "multi": res.multi, "pairs": pairs,
-        "config": portable_config(config), "retriever": info, "timing_s": timing,
-        "babelir_version": __version__, "git_commit": git_commit(),
-        "data_files": data_file_record(bench, config.benchmark),
-    }
-
-
-def write_outputs(out: Path, bench: RetrievalBenchmark, res: LareqaResults,
-                  results: dict) -> None:
-    """Everything goes into a temporary folder that replaces ``out`` only when complete."""
-    with atomic_dir(out) as tmp:
-        write_json(tmp / "summary.json", results["summary"])
-        write_json(tmp / "results.json", results)
-        (tmp / "tables.md").write_text(full_report(results), encoding="utf-8")
-        pair_heatmap(results, tmp / "heatmap_map.png")
-        write_top_run(tmp / "run.multilingual.trec", res.top_scores, res.top_ids,
-                      bench.query_ids, bench.cand_ids,
-                      tag=re.sub(r"\s+", "_", results["summary"]["model"]))
-        write_qrels(tmp / "qrels.multilingual.trec", bench.gold, bench.query_ids, bench.cand_ids)
-        np.savez_compressed(
-            tmp / "per_query.npz", query_ids=np.array(bench.query_ids),
-            **{f"multi.{k}": v.astype(np.float32) for k, v in res.per_query_multi.items()},
-            **{f"pair.{x}.{y}.map": v.astype(np.float32) for (x, y), v in res.per_query_pair.items()},
-        )
+def refuse_options(config: EvalConfig, given: Iterable[str],
+                   flags: Mapping[str, str] | None = None) -> None:
+    """A ``BabelirError`` naming the ``given`` settings that neither the benchmark nor the
+    retriever of ``config`` reads (``flags`` shows a setting as its command-line option)."""
+    benchmark = make_benchmark(config.benchmark)
+    retriever = retriever_class(config.model, benchmark.model_retriever)
+    allowed = COMMON_OPTIONS | benchmark.options | retriever.options
+    unread = [name for name in given if name not in allowed]
+    if unread:
+        shown = ", ".join((flags or {}).get(n, f"--{n.replace('_', '-')}") for n in unread)
+        readable = ", ".join((flags or {}).get(n, n) for n in sorted(allowed - COMMON_OPTIONS))
+        raise BabelirError(f"{shown}: not read by benchmark {config.benchmark} with the "
+                           f"{retriever.name} retriever (--model {config.model}); they read "
+                           f"{readable or 'no other option'}")
 
 
 def run_eval(config: EvalConfig) -> dict:
-    """Run one evaluation; returns the results dict (also written to ``config.out``)."""
-    cache = default_cache_dir(config.cache_dir)
-    spec = get_benchmark(config.benchmark)
-    timing = {}
-    start = time.perf_counter()
-    bench = load_benchmark(spec, default_data_dir(config.data_dir), cache, config.languages,
-                           config.max_articles, config.online)
-    timing["load"] = time.perf_counter() - start
-    start = time.perf_counter()
-    if config.model == BM25:
-        scores, info = bm25_scores(bench, config)
-    else:
-        scores, info = dense_scores(bench, config, cache)
-    timing["retrieve"] = time.perf_counter() - start
-    start = time.perf_counter()
-    res = evaluate(bench, scores, config.ap_k)
-    timing["metrics"] = time.perf_counter() - start
-    results = results_dict(bench, res, config, info, timing)
-    out = Path(config.out) if config.out else default_out_dir(config)
-    del scores  # the top candidates for the run file are in ``res``
-    write_outputs(out, bench, res, results)
-    results["out"] = str(out)
-    return results
+    """Run one evaluation; returns the results dict (also written to ``config.out``), with
+    ``out``, the folder written (empty in a helper process of a multi-process launcher)."""
+    from babelir.io import check_output_folder
+
+    benchmark: Benchmark = make_benchmark(config.benchmark)
+    benchmark.check_retriever(retriever_class(config.model, benchmark.model_retriever))
+    out = Path(config.out) if config.out else benchmark.default_out(config)
+    check_output_folder(out)  # a folder that is not babelir's is refused before any work
+    timer = Timer()
+    with timer("load"):
+        data = benchmark.load(config)
+    with timer("retrieve"):
+        retriever = make_retriever(config.model, dataclasses.asdict(config),
+                                   benchmark.model_retriever)
+    evaluation = benchmark.evaluate(data, retriever, config, timer)
+    if evaluation is None:
+        return {}
+    benchmark.write(out, data, evaluation)
+    return {**evaluation.results, "out": str(out)}
+
+
+def retriever_scores(bench, config: EvalConfig, cache: Path | None = None):
+    """(block scores, retriever record) of ``config.model`` on a loaded LAReQA-format
+    benchmark, for scripts that want the scores themselves (``benchmarks/``)."""
+    settings = dataclasses.asdict(config)
+    if cache is not None:
+        settings["cache_dir"] = str(cache)
+    retriever = make_retriever(config.model, settings)
+    return pool_scores(bench, retriever, config.candidate_mode), retriever.describe()
+
+
+bm25_scores = dense_scores = retriever_scores  # the names the benchmark scripts import

@@ -23,6 +23,7 @@ import torch
 from babelir.data.lareqa import RetrievalBenchmark
 from babelir.evaluation.metrics import rank_distance, rank_metrics
 from babelir.evaluation.ranks import PAD, pessimistic_ranks
+from babelir.retrieval.base import InnerProductBlocks  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -44,27 +45,6 @@ class ScoreMatrices:
     def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``start:stop`` of both matrices (views, no copy)."""
         return self.pooled[start:stop], self.by_language[start:stop]
-
-
-class InnerProductBlocks:
-    """Dense scores computed one block of queries at a time: ``queries[a:b] @ candidates.T``.
-
-    The same block interface as ``ScoreMatrices`` (``n_queries``, ``block(start, stop)``)
-    without ever holding the full (queries × candidates) matrix; pooled and by-language
-    scores are the same matrix for a dense retriever.
-    """
-
-    def __init__(self, queries: np.ndarray, candidates: np.ndarray):
-        self.queries = torch.as_tensor(np.asarray(queries, dtype=np.float32))
-        self.candidates = torch.as_tensor(np.asarray(candidates, dtype=np.float32))
-
-    @property
-    def n_queries(self) -> int:
-        return int(self.queries.shape[0])
-
-    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = (self.queries[start:stop] @ self.candidates.T).numpy()
-        return scores, scores
 
 
 @dataclass
@@ -160,10 +140,10 @@ def evaluate(bench: RetrievalBenchmark, scores, ap_k: int = 20, block_size: int 
     """All pairs (Mo + Cr) and the multilingual setting, per query and per query language.
 
     ``scores`` is a ``ScoreMatrices`` or any object with ``n_queries`` and ``block(start,
-    stop) -> (pooled rows, by-language rows)`` (e.g. ``InnerProductBlocks``, or the BM25
-    scorer of ``retrieval.bm25``). Queries are taken ``block_size`` at a time, so memory holds
-    one block of scores, never the full matrix; every value is computed per query, so the
-    results do not depend on the block size.
+    stop) -> (pooled rows, by-language rows)`` (e.g. ``retrieval.base.InnerProductBlocks``, or
+    the BM25 scorer of ``retrieval.bm25``). Queries are taken ``block_size`` at a time, so
+    memory holds one block of scores, never the full matrix; every value is computed per
+    query, so the results do not depend on the block size.
     """
     blocks = [_block_values(bench, scores, start, min(start + block_size, scores.n_queries),
                             run_depth)

@@ -8,6 +8,10 @@ comes after the tied non-relevant ones); a relevant passage absent from the run 
 retrieved (a finite rank beyond any cutoff, so it stays in |R_q|). The per-query values are
 ``evaluation.metrics.ndcg_at_k`` and ``recall_at_k``. Every topic with a positive judgment
 is scored; a topic missing from the run scores 0 (``trec_eval -c``, as MIRACL's evaluation).
+
+The end-to-end run (``babelir eval --benchmark miracl:sw,te``) is the ``Benchmark`` of
+``evaluation.miracl_benchmark``; the helpers it names its languages and finds each language's
+corpus with are at the end of this module.
 """
 
 from __future__ import annotations
@@ -160,98 +164,3 @@ def corpus_for(template: str | None, lang: str, online: bool = False,
         raise DataError(f"no MIRACL corpus for {lang} (passages are not in the data folder; "
                         "get them from the HF dataset miracl/miracl-corpus)", path)
     return path
-
-
-def run_miracl_eval(args) -> dict:
-    """``babelir eval --benchmark miracl:sw,te --corpus CORPUS [--index hnsw]``: encode (or
-    BM25-index) each language's corpus, retrieve the top 100 per topic, score and write
-    ``summary.json``, ``results.json``, ``tables.md`` and ``run.<lang>.trec`` into ``--out``."""
-    import time
-    from pathlib import Path
-
-    from babelir.data.miracl import load_language
-    from babelir.errors import BabelirError
-    from babelir.io import atomic_dir, check_output_folder, write_json
-    from babelir.retrieval.corpus_index import encoder_identity
-    from babelir.retrieval.index import (Bm25Index, VectorIndex, build_corpus_index,
-                                         embedding_key, process_device)
-    from babelir.retrieval.sharded import ShardedEmbeddings, process_rank
-    from babelir.settings import cache_dir, data_dir
-
-    require_corpus_source(getattr(args, "corpus", None), getattr(args, "online", False))
-    data = data_dir(args.data_dir)
-    if data is None:
-        raise BabelirError("no data folder: set --data-dir or $BABELIR_DATA")
-    cache = cache_dir(args.cache_dir)
-    languages = parse_benchmark(args.benchmark)
-    kind = getattr(args, "index", None) or "exact"
-    depth = max(100, getattr(args, "k", 100) or 100)
-    out = Path(args.out or f"runs/{Path(args.model).name}-miracl-{kind}")
-    check_output_folder(out)  # a folder that is not babelir's is refused before any work
-    encoder = None
-    if args.model != "bm25":
-        from babelir.models.registry import resolve_model
-        from babelir.retrieval.dense import DenseEncoder
-
-        encoder = DenseEncoder(resolve_model(args.model, cache, args.query_prefix,
-                                             args.passage_prefix),
-                               max_length=args.max_length, batch_size=args.batch_size,
-                               device=args.device or process_device(),
-                               precision=args.precision, backend=args.backend, cache_root=cache)
-    runs, qrels, timing = {}, {}, {}
-    for lang in languages:
-        started = time.perf_counter()
-        m = load_language(data, lang)
-        corpus = corpus_for(getattr(args, "corpus", None), lang,
-                            getattr(args, "online", False), cache)
-        qids = list(m.topics)
-        texts = [m.topics[q] for q in qids]
-        if encoder is None:
-            from babelir.data.miracl import iter_corpus, passage_text
-
-            # streamed: one chunk of records tokenised at a time, never the whole corpus
-            bm25 = Bm25Index.build_streaming(
-                ([(r["docid"], passage_text(r)) for r in chunk] for chunk in iter_corpus(corpus)),
-                args.bm25_tokenizer)
-            scores, ids = bm25.search(texts, depth)
-            docids = bm25.docids
-        else:
-            key = embedding_key(encoder)
-            stat = Path(corpus).stat()
-            import hashlib
-
-            tag = hashlib.sha256(f"{Path(corpus).resolve()}:{stat.st_size}:{int(stat.st_mtime)}:"
-                                 f"{key}".encode()).hexdigest()[:16]
-            folder = Path(getattr(args, "index_dir", None) or cache / "miracl-index") / f"{lang}-{tag}"
-            build_corpus_index(corpus, folder, lambda t: encoder.encode(t, "passage"), kind,
-                               shard_size=getattr(args, "shard_size", 50_000),
-                               dtype=getattr(args, "embeddings_dtype", "float16"),
-                               batch_size=max(args.batch_size, 256), key=key,
-                               meta={"model": args.model, "max_length": args.max_length},
-                               identity=encoder_identity(encoder, args.model))
-            if process_rank()[0] != 0:  # under torchrun: this process helped encode; rank 0
-                continue                # builds the index, retrieves and scores
-            queries = encoder.encode(texts, "query")
-            scores, ids = VectorIndex.load(folder / kind, mmap=True).search(queries, depth)
-            docids = ShardedEmbeddings(folder / "embeddings").docids
-        runs[lang] = run_from_search(qids, scores, ids, docids)
-        qrels[lang] = m.qrels
-        timing[lang] = round(time.perf_counter() - started, 2)
-    if process_rank()[0] != 0:
-        return {}
-    result = evaluate_miracl(runs, qrels)
-    table = format_table(result)
-    print(table)
-    with atomic_dir(out) as tmp:
-        write_json(tmp / "summary.json", {**result["summary"], "model": args.model,
-                                          "benchmark": args.benchmark, "index": kind,
-                                          "languages": languages})
-        write_json(tmp / "results.json", {**result, "timing_s": timing,
-                                          "corpus": args.corpus, "index": kind})
-        (tmp / "tables.md").write_text(table + "\n", encoding="utf-8")
-        for lang, run in runs.items():
-            with open(tmp / f"run.{lang}.trec", "w", encoding="utf-8") as fh:
-                for qid, (ds, ss) in run.items():
-                    fh.writelines(f"{qid} Q0 {d} {rank} {s:.6f} babelir\n" for rank, (d, s) in enumerate(zip(ds, ss), 1))
-    print(f"wrote {out}")
-    return {**result, "out": str(out)}

@@ -18,11 +18,14 @@ def write_run(path: Path, scores: np.ndarray, query_ids: list[str], doc_ids: lis
 def write_top_run(path: Path, values: np.ndarray, indices: np.ndarray, query_ids: list[str],
                   doc_ids: list[str], tag: str) -> None:
     """``write_run`` from each query's top candidates already found: ``values[q, r]`` and
-    ``indices[q, r]`` are the score and the column of the candidate at rank ``r + 1``."""
+    ``indices[q, r]`` are the score and the column of the candidate at rank ``r + 1``; a
+    column ``-1`` (no candidate, as a top-k search pads) is left out, the ranks counting the
+    candidates written."""
     with open(path, "w", encoding="utf-8") as fh:
         for q, qid in enumerate(query_ids):
-            for r in range(indices.shape[1]):
-                fh.write(f"{qid} Q0 {doc_ids[indices[q, r]]} {r + 1} {values[q, r]:.6f} {tag}\n")
+            found = np.flatnonzero(indices[q] >= 0)
+            for rank, r in enumerate(found, 1):
+                fh.write(f"{qid} Q0 {doc_ids[indices[q, r]]} {rank} {values[q, r]:.6f} {tag}\n")
 
 
 def write_qrels(path: Path, relevant: np.ndarray, query_ids: list[str],

@@ -1,4 +1,5 @@
-"""BM25 baseline: full query x document score matrices computed with bm25s.
+"""BM25 baseline: full query x document score matrices computed with bm25s (and the ``bm25``
+retriever, ``Bm25Retriever``, an adapter over them).
 
 The index and every score come from bm25s: documents are tokenised by one of the
 tokenisers of :mod:`babelir.retrieval.tokenize`, numbered into a vocabulary in
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from babelir.errors import BabelirError
+from babelir.retrieval.base import CandidateIndex, Retriever, TextSet, setting
 from babelir.retrieval.tokenize import get_tokenizer
 
 #: Tokeniser used when none is named (see the module docstring for the measurements).
@@ -225,7 +227,63 @@ def bm25_scores_for_benchmark(
     return scorer.block(0, scorer.n_queries)
 
 
-class BenchmarkBm25Scorer:
+class Bm25Pool:
+    """The bm25s indexes of a candidate set: one over every candidate (``pooled``) and, when
+    the candidates' groups (languages) are given, one over each group's candidates alone.
+    Candidates of a group need not be contiguous."""
+
+    def __init__(self, cand_tokens: Sequence[Sequence[str]],
+                 cand_groups: Sequence[str] | None = None, k1: float = 1.5, b: float = 0.75,
+                 method: str = "lucene"):
+        self.n_cands = len(cand_tokens)
+        self.pooled = _build_index(cand_tokens, k1=k1, b=b, method=method)
+        self.by_group = None
+        if cand_groups is not None:
+            columns: dict[str, list[int]] = {}
+            for j, group in enumerate(cand_groups):
+                columns.setdefault(group, []).append(j)
+            self.by_group = [
+                (np.asarray(cols, dtype=np.intp),
+                 _build_index([cand_tokens[j] for j in cols], k1=k1, b=b, method=method))
+                for cols in columns.values()
+            ]
+
+    @staticmethod
+    def _scores(retriever, queries, n_docs: int) -> np.ndarray:
+        if retriever is None:  # no document with a token
+            return np.zeros((len(queries), n_docs), dtype=np.float32)
+        return _scores_from_index(retriever, queries)
+
+    def scores(self, query_tokens: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled, by_group) float32 scores of the queries; without groups, both are the
+        pooled scores."""
+        pooled = self._scores(self.pooled, query_tokens, self.n_cands)
+        if self.by_group is None:
+            return pooled, pooled
+        by_group = np.zeros_like(pooled)
+        for cols, retriever in self.by_group:
+            by_group[:, cols] = self._scores(retriever, query_tokens, len(cols))
+        return pooled, by_group
+
+
+class Bm25Scores:
+    """Scores of tokenised queries against a ``Bm25Pool``, one block of query rows at a time
+    (``block(start, stop)``), so the full matrices are never held."""
+
+    def __init__(self, query_tokens: list[list[str]], pool: Bm25Pool):
+        self.query_tokens = query_tokens
+        self.pool = pool
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.query_tokens)
+
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled, by_language) float32 scores of the queries ``start:stop``."""
+        return self.pool.scores(self.query_tokens[start:stop])
+
+
+class BenchmarkBm25Scorer(Bm25Scores):
     """The two BM25 score matrices of ``bm25_scores_for_benchmark``, one block of query rows
     at a time (``block(start, stop)``): the pooled index and one index per candidate language
     are built once; a block is scored on demand, so the full matrices are never held.
@@ -235,33 +293,70 @@ class BenchmarkBm25Scorer:
                  cand_langs: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER,
                  k1: float = 1.5, b: float = 0.75, method: str = "lucene"):
         tokenize = get_tokenizer(tokenizer)
-        self.query_tokens = tokenize(list(query_texts))
-        cand_tokens = tokenize(list(cand_texts))
-        self.n_cands = len(cand_tokens)
-        self.pooled = _build_index(cand_tokens, k1=k1, b=b, method=method)
-        columns: dict[str, list[int]] = {}
-        for j, lang in enumerate(cand_langs):
-            columns.setdefault(lang, []).append(j)
-        self.by_language = [
-            (np.asarray(cols, dtype=np.intp),
-             _build_index([cand_tokens[j] for j in cols], k1=k1, b=b, method=method))
-            for cols in columns.values()
-        ]
+        query_tokens = tokenize(list(query_texts))
+        super().__init__(query_tokens, Bm25Pool(tokenize(list(cand_texts)), list(cand_langs),
+                                                k1, b, method))
 
-    @property
-    def n_queries(self) -> int:
-        return len(self.query_tokens)
 
-    def _scores(self, retriever, queries, n_docs: int) -> np.ndarray:
-        if retriever is None:  # no document with a token
-            return np.zeros((len(queries), n_docs), dtype=np.float32)
-        return _scores_from_index(retriever, queries)
+# ---------------------------------------------------------------------- the bm25 retriever
+class Bm25Retriever(Retriever):
+    """The ``bm25`` retriever of ``retrieval.registry``: an adapter over the scorers above
+    (texts in memory) and ``retrieval.index.Bm25Index`` (a corpus streamed from disk)."""
 
-    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """(pooled, by_language) float32 scores of the queries ``start:stop``."""
-        queries = self.query_tokens[start:stop]
-        pooled = self._scores(self.pooled, queries, self.n_cands)
-        by_language = np.zeros_like(pooled)
-        for cols, retriever in self.by_language:
-            by_language[:, cols] = self._scores(retriever, queries, len(cols))
-        return pooled, by_language
+    name = "bm25"
+    takes_model = False
+    indexes_corpus = True
+    options = frozenset({"bm25_tokenizer"})
+
+    def __init__(self, tokenizer: str = DEFAULT_TOKENIZER):
+        self.tokenize = get_tokenizer(tokenizer)  # an unknown tokeniser fails here, early
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def create(cls, model: str, settings) -> Bm25Retriever:
+        return cls(setting(settings, "bm25_tokenizer", DEFAULT_TOKENIZER))
+
+    def index(self, candidates: TextSet) -> CandidateIndex:
+        return Bm25Candidates(self, candidates)
+
+    def index_corpus(self, corpus, name: str) -> CandidateIndex:
+        """One index over the corpus, built from chunks of records (never all its texts)."""
+        from babelir.data.miracl import iter_corpus, passage_text
+        from babelir.retrieval.index import Bm25Index
+
+        return Bm25CorpusIndex(Bm25Index.build_streaming(
+            ([(r["docid"], passage_text(r)) for r in chunk] for chunk in iter_corpus(corpus)),
+            self.tokenizer))
+
+    def describe(self) -> dict:
+        return {"retriever": "bm25 (bm25s)", "tokenizer": self.tokenizer}
+
+
+class Bm25Candidates(CandidateIndex):
+    """The pooled index and one per candidate group (``Bm25Pool``)."""
+
+    def __init__(self, retriever: Bm25Retriever, candidates: TextSet):
+        self.retriever = retriever
+        self.candidates = candidates
+        self.tokens = retriever.tokenize(list(candidates.texts))
+        self.pool = Bm25Pool(self.tokens, candidates.group_labels())
+
+    def score(self, queries: TextSet) -> Bm25Scores:
+        """The candidates themselves as queries reuse their tokens."""
+        tokens = (self.tokens if queries is self.candidates
+                  else self.retriever.tokenize(list(queries.texts)))
+        return Bm25Scores(tokens, self.pool)
+
+
+class Bm25CorpusIndex(CandidateIndex):
+    """A saved-format ``Bm25Index``: searched for the top k (not scored whole)."""
+
+    def __init__(self, index):
+        self.index = index
+        self.docids = index.docids
+
+    def score(self, queries: TextSet):
+        raise BabelirError("a BM25 corpus index is searched for its top k, not scored whole")
+
+    def search(self, queries: TextSet, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(queries.texts, k)

@@ -1,4 +1,5 @@
-"""Dense retrieval: encode with a sentence-transformers model, score by exact inner product.
+"""Dense retrieval: encode with a sentence-transformers model, score by exact inner product
+(``DenseEncoder``, and ``DenseRetriever``, the ``dense`` retriever of ``retrieval.registry``).
 
 Embeddings are L2-normalised, so the inner product is the cosine. Encoding is cached on disk,
 keyed by the model's fingerprint, the encoding settings (precision and backend included: an int8
@@ -30,6 +31,8 @@ from babelir.data.validate import read_npy
 from babelir.errors import BabelirError, DataError
 from babelir.io import write_npy
 from babelir.models.registry import ModelChoice
+from babelir.retrieval.base import (ENCODING_OPTIONS, CandidateIndex, InnerProductBlocks,
+                                    Retriever, TextSet, portable_path, setting, top_k_blocks)
 
 
 def _files_signature(folder: Path) -> list[tuple[str, int, int]]:
@@ -92,15 +95,18 @@ def resolve_backend(backend: str, precision: str, device: str) -> str:
     return backend
 
 
-def add_encoding_options(p, batch_size: int = 32) -> None:
-    """--precision, --backend, --batch-size: how a dense model encodes (retrieval/dense.py)."""
-    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                   help="dense encoding precision (default %(default)s; int8 is faster but moves "
-                        "mAP, bf16 is fast only with bf16 CPU instructions or a GPU)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
+def add_encoding_options(p, batch_size: int = 32, unset: bool = False) -> None:
+    """--precision, --backend, --batch-size: how a dense model encodes (retrieval/dense.py).
+    ``unset``: the options default to None (the caller tells given options from absent ones;
+    the defaults the help names apply)."""
+    p.add_argument("--precision", choices=PRECISIONS,
+                   default=None if unset else DEFAULT_PRECISION,
+                   help=f"dense encoding precision (default {DEFAULT_PRECISION}; int8 is faster "
+                        "but moves mAP, bf16 is fast only with bf16 CPU instructions or a GPU)")
+    p.add_argument("--backend", choices=BACKENDS, default=None if unset else "auto",
                    help="auto: ONNX Runtime on a CPU (fp32/int8), PyTorch otherwise")
-    p.add_argument("--batch-size", type=int, default=batch_size,
-                   help="texts per encoding batch (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=None if unset else batch_size,
+                   help=f"texts per encoding batch (default {batch_size})")
 
 
 class DenseEncoder:
@@ -197,3 +203,74 @@ def encode_by_group(encoder: DenseEncoder, texts: list[str], groups: np.ndarray,
         out[rows] = emb
     return out
 
+
+def make_encoder(model: str, settings, embedding_cache: bool = False,
+                 device: str | None = None) -> DenseEncoder:
+    """The ``DenseEncoder`` of ``model`` with ``settings`` (``EvalConfig``-like keys: cache_dir,
+    query_prefix, passage_prefix, max_length, batch_size, device, precision, backend);
+    ``embedding_cache``: cache embeddings under ``<cache>/embeddings``; ``device``: used when
+    the settings name none."""
+    from babelir.models.registry import resolve_model
+    from babelir.settings import cache_dir
+
+    root = cache_dir(settings.get("cache_dir"))
+    choice = resolve_model(model, root, settings.get("query_prefix"),
+                           settings.get("passage_prefix"))
+    return DenseEncoder(choice, setting(settings, "max_length", 128),
+                        setting(settings, "batch_size", 32), settings.get("device") or device,
+                        EmbeddingCache(root / "embeddings") if embedding_cache else None,
+                        setting(settings, "precision", DEFAULT_PRECISION),
+                        setting(settings, "backend", "auto"), root)
+
+
+class DenseRetriever(Retriever):
+    """A bi-encoder searched exhaustively: embeddings held in memory, exact inner products."""
+
+    name = "dense"
+    options = ENCODING_OPTIONS | {"embedding_cache"}
+    description = "dense (sentence-transformers, exact inner product)"
+
+    def __init__(self, encoder: DenseEncoder):
+        self.encoder = encoder
+
+    @classmethod
+    def create(cls, model: str, settings) -> DenseRetriever:
+        return cls(make_encoder(model, settings, setting(settings, "embedding_cache", True)))
+
+    def encode(self, items: TextSet) -> np.ndarray:
+        """Embeddings of ``items``, one group (language) at a time when there are groups."""
+        if items.groups is None:
+            return self.encoder.encode(items.texts, items.kind)
+        return encode_by_group(self.encoder, items.texts, items.groups, items.names, items.kind)
+
+    def index(self, candidates: TextSet) -> CandidateIndex:
+        return EmbeddingIndex(self, self.encode(candidates))
+
+    def describe(self) -> dict:
+        encoder = self.encoder
+        return {"retriever": self.description,
+                "model_location": portable_path(encoder.model.location),
+                "model_fingerprint": encoder.fingerprint,
+                "query_prefix": encoder.model.query_prefix,
+                "passage_prefix": encoder.model.passage_prefix,
+                "precision": encoder.precision, "backend": encoder.backend}
+
+    def neighbours(self, texts: list[str], k: int, block_size: int = 4096) -> np.ndarray:
+        """As ``Retriever.neighbours``, the passages encoded once and scored on the
+        encoder's device."""
+        embeddings = self.encoder.encode(texts, "passage")
+        matrix = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
+        matrix = matrix.to(self.encoder.device)
+        return top_k_blocks(lambda start, stop: matrix[start:stop] @ matrix.T,
+                            matrix.shape[0], k, block_size)
+
+
+class EmbeddingIndex(CandidateIndex):
+    """Candidate embeddings; queries are encoded when scored."""
+
+    def __init__(self, retriever: DenseRetriever, embeddings: np.ndarray):
+        self.retriever = retriever
+        self.embeddings = embeddings
+
+    def score(self, queries: TextSet) -> InnerProductBlocks:
+        return InnerProductBlocks(self.retriever.encode(queries), self.embeddings)

@@ -403,27 +403,6 @@ def build_corpus_index(corpus, out: str | os.PathLike, encode, kind: str = DEFAU
     return out
 
 
-def _params(values: list[str] | None) -> dict:
-    params = {}
-    for item in values or []:
-        name, _, value = item.partition("=")
-        if not value:
-            raise BabelirError(f"--param wants NAME=VALUE, got {item!r}")
-        params[name] = float(value) if "." in value else int(value)
-    return params
-
-
-def _encoder(args, cache_root):
-    from babelir.models.registry import resolve_model
-    from babelir.retrieval.dense import DenseEncoder
-
-    choice = resolve_model(args.model, cache_root, getattr(args, "query_prefix", None),
-                           getattr(args, "passage_prefix", None))
-    return DenseEncoder(choice, max_length=args.max_length, batch_size=args.batch_size,
-                        device=args.device or process_device(), precision=args.precision,
-                        backend=args.backend, cache_root=cache_root)
-
-
 def process_device() -> str | None:
     """``cuda:<LOCAL_RANK>`` when a launcher started several processes on a GPU machine (one
     GPU each), else None (the encoder's default)."""
@@ -434,100 +413,8 @@ def process_device() -> str | None:
     return None
 
 
-def add_index_parser(sub) -> None:
-    """``babelir index build``: encode a corpus (sharded, resumable) and build a faiss index."""
-    index = sub.add_parser("index", help="build on-disk indexes of large corpora").add_subparsers(
-        dest="index_command", required=True)
-    p = index.add_parser("build", help="encode a MIRACL-format corpus (JSONL[.gz] {docid, title, "
-                                       "text}) into sharded embeddings and a faiss index")
-    p.add_argument("--corpus", required=True, help="JSONL or JSONL.gz file, or a folder of them")
-    p.add_argument("--out", required=True, help="index folder (re-run the command to resume)")
-    p.add_argument("--model", default="multilingual-e5-small")
-    p.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND)
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="index parameter, e.g. M=32, ef_search=128, nlist=4096, m=48, nprobe=32")
-    p.add_argument("--shard-size", type=int, default=50_000)
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float16")
-    p.add_argument("--max-length", type=int, default=256)
-    from babelir.retrieval.dense import add_encoding_options
-
-    add_encoding_options(p)
-    p.add_argument("--device")
-    p.add_argument("--cache-dir")
-    p.add_argument("--overwrite", action="store_true",
-                   help="rebuild a folder made with another model, corpus or settings "
-                        "(default: refuse it, naming what differs)")
-    p.set_defaults(handler=run_index_build_command)
-
-
 def embedding_key(encoder) -> str:
     """Names the passage encoding in the embeddings' settings (fp32 keeps its older form)."""
     key = f"{encoder.fingerprint}:{encoder.model.passage_prefix}:{encoder.max_length}"
     precision = getattr(encoder, "precision", "fp32")
     return key if precision == "fp32" else f"{key}:{precision}"
-
-
-def run_index_build_command(args) -> int:
-    from babelir.retrieval.corpus_index import encoder_identity
-    from babelir.settings import cache_dir
-
-    encoder = _encoder(args, cache_dir(args.cache_dir))
-    out = build_corpus_index(args.corpus, args.out, lambda t: encoder.encode(t, "passage"),
-                             args.kind, _params(args.param), args.shard_size, args.dtype,
-                             batch_size=max(args.batch_size, 256), key=embedding_key(encoder),
-                             meta={"model": args.model, "max_length": args.max_length},
-                             identity=encoder_identity(encoder, args.model),
-                             overwrite=args.overwrite)
-    from babelir.retrieval.sharded import process_rank
-
-    rank, world = process_rank()
-    print(f"wrote {out} ({args.kind})" if rank == 0 else
-          f"rank {rank} of {world}: its shards are encoded; rank 0 builds the index")
-    return 0
-
-
-def add_search_parser(sub) -> None:
-    """``babelir search``: query a folder written by ``babelir index build``."""
-    p = sub.add_parser("search", help="search an index built by `babelir index build`")
-    p.add_argument("--index", required=True, help="folder written by `babelir index build`")
-    p.add_argument("--kind", choices=KINDS, help="which index of the folder (default: the "
-                                                  "only one, else exact)")
-    p.add_argument("--query", action="append", required=True, help="query text (repeatable)")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--model", help="default: the model the index was built with")
-    p.add_argument("--max-length", type=int, default=None)
-    from babelir.retrieval.dense import add_encoding_options
-
-    add_encoding_options(p)
-    p.add_argument("--device")
-    p.add_argument("--cache-dir")
-    p.set_defaults(handler=run_search_command)
-
-
-def run_search_command(args) -> int:
-    from babelir.retrieval.corpus_index import check_query_encoder
-    from babelir.retrieval.sharded import ShardedEmbeddings
-    from babelir.settings import cache_dir
-
-    folder = Path(args.index)
-    meta_path = folder / "corpus-index.json"
-    if not meta_path.is_file():
-        raise BabelirError(f"{folder} is not an index folder (no corpus-index.json)")
-    meta = json.loads(meta_path.read_text())
-    kinds = [k for k in KINDS if (folder / k / "index.json").is_file()]
-    kind = args.kind or (kinds[0] if len(kinds) == 1 else DEFAULT_KIND)
-    if kind not in kinds:
-        raise BabelirError(f"{folder} has no {kind} index (has: {', '.join(kinds) or 'none'})")
-    args.model = args.model or meta.get("model") or "multilingual-e5-small"
-    args.max_length = args.max_length or meta.get("max_length", 256)
-    encoder = _encoder(args, cache_dir(args.cache_dir))
-    check_query_encoder(folder, meta, encoder, args.model)
-    docids = ShardedEmbeddings(folder / "embeddings").docids
-    index = VectorIndex.load(folder / kind, mmap=True)  # searched in place, not read in
-    scores, ids = index.search(encoder.encode(args.query, "query"), args.k)
-    for text, s_row, i_row in zip(args.query, scores, ids):
-        print(f"# {text}")
-        for rank, (s, i) in enumerate(zip(s_row, i_row), 1):
-            if i >= 0:
-                print(f"{rank}\t{docids[i]}\t{s:.4f}")
-    return 0

@@ -42,12 +42,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from babelir.errors import BabelirError
-from babelir.retrieval.bm25 import DEFAULT_TOKENIZER, bm25_score_matrix_from_tokens
-from babelir.retrieval.tokenize import get_tokenizer
+from babelir.retrieval.bm25 import DEFAULT_TOKENIZER
 
 METHODS = ("bm25", "model")
 REQUIRED_COLUMNS = ("dataset", "example_id", "lang", "passage")
@@ -77,59 +75,83 @@ def _draw(seed: int, dataset: str, example_id: str, lang: str, n: int) -> int:
     return value % n  # modulo bias < n / 2**64: negligible
 
 
-def _topk_blocks(score_block, n: int, k: int, block_size: int) -> np.ndarray:
-    """(n, k) int64 indices of the k best columns of each row, best first; -1 = none.
+def _retriever(method: str, model, tokenizer: str, settings: dict):
+    """The retriever of a mining method: ``bm25`` (with ``tokenizer``), or ``model``: the dense
+    retriever of ``model`` (a model name, or a ``Retriever``) with ``settings``."""
+    from babelir.retrieval.registry import make_retriever
 
-    ``score_block(start, stop)`` returns the (stop - start, n) float32 torch tensor of rows
-    ``start:stop``. A row's own column (the diagonal) is excluded (set to -inf); entries
-    that are -inf (only possible when k reaches n) come back as -1.
-    """
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        scores = score_block(start, stop).float()
-        rows = torch.arange(stop - start, device=scores.device)
-        scores[rows, rows + start] = float("-inf")
-        values, indices = torch.topk(scores, k, dim=1, largest=True, sorted=True)
-        indices = indices.cpu().numpy().astype(np.int64)
-        indices[torch.isneginf(values).cpu().numpy()] = -1
-        out[start:stop] = indices
-    return out
+    if method == "bm25":
+        return make_retriever("bm25", {"bm25_tokenizer": tokenizer})
+    return make_retriever(model, settings)
 
 
-def _bm25_neighbours(texts: list[str], k: int, tokenizer: str, block_size: int) -> np.ndarray:
-    """BM25 neighbours of each text among ``texts`` (one index over them, texts as queries)."""
-    tokens = get_tokenizer(tokenizer)(texts)
-
-    def block(start: int, stop: int) -> torch.Tensor:
-        return torch.from_numpy(bm25_score_matrix_from_tokens(tokens[start:stop], tokens))
-
-    return _topk_blocks(block, len(texts), k, block_size)
+def _check_numbers(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise BabelirError(f"{name} must be a positive integer, not {value!r}")
 
 
-def _dense_neighbours(embeddings: np.ndarray, k: int, block_size: int,
-                      device: str) -> np.ndarray:
-    """Inner-product neighbours of each embedding among ``embeddings``."""
-    matrix = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)).to(device)
+def _groups(pairs: pd.DataFrame) -> dict[tuple[str, str], list[int]]:
+    """Row positions with a passage, per (dataset, lang)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, (dataset, lang, passage) in enumerate(zip(pairs["dataset"], pairs["lang"],
+                                                     pairs["passage"])):
+        if _is_missing(passage):
+            continue
+        if not isinstance(passage, str):
+            raise BabelirError(f"row {i}: passage is not a text ({type(passage).__name__})")
+        groups.setdefault((str(dataset), str(lang)), []).append(i)
+    return groups
 
-    def block(start: int, stop: int) -> torch.Tensor:
-        return matrix[start:stop] @ matrix.T
 
-    return _topk_blocks(block, matrix.shape[0], k, block_size)
+def _mine_group(retriever, rows: list[int], ids: list, passages: list, key: tuple[str, str],
+                top_k: int, seed: int, block_size: int) -> tuple[dict[int, str], int] | None:
+    """The negatives of one (dataset, lang) group's rows and how many rows got none; None
+    when the group has fewer than 2 distinct passages."""
+    dataset, lang = key
+    texts = sorted({passages[i] for i in rows})
+    if len(texts) < 2:
+        return None
+    index = {text: u for u, text in enumerate(texts)}
+    owned: dict[object, set[int]] = {}  # example id -> its distinct texts in this group
+    for i in rows:
+        owned.setdefault(ids[i], set()).add(index[passages[i]])
+    # enough neighbours that top_k survive the exclusion of a row's own texts
+    k = min(len(texts), top_k + max(len(s) for s in owned.values()))
+    neighbours = retriever.neighbours(texts, k, block_size)
+    negatives, without_candidate = {}, 0
+    for i in rows:
+        exclude = owned[ids[i]]
+        candidates = [int(c) for c in neighbours[index[passages[i]]]
+                      if c >= 0 and c not in exclude][:top_k]
+        if not candidates:
+            without_candidate += 1
+            continue
+        negatives[i] = texts[candidates[_draw(seed, dataset, ids[i], lang, len(candidates))]]
+    return negatives, without_candidate
 
 
-def _make_encoder(model: str, batch_size: int, max_length: int, device: str | None,
-                  cache_root: Path | None, embedding_cache: bool, precision: str = "fp32",
-                  backend: str = "auto"):
-    from babelir.models.registry import resolve_model
-    from babelir.retrieval.dense import DenseEncoder, EmbeddingCache
-    from babelir.settings import cache_dir
-
-    root = cache_dir(cache_root)
-    choice = resolve_model(model, root)
-    cache = EmbeddingCache(root / "embeddings") if embedding_cache else None
-    return DenseEncoder(choice, max_length=max_length, batch_size=batch_size, device=device,
-                        cache=cache, precision=precision, backend=backend, cache_root=root)
+def _mine_groups(retriever, groups: dict[tuple[str, str], list[int]], ids: list,
+                 passages: list, draw: tuple[int, int, int], desc: str, show_progress: bool,
+                 ) -> tuple[list[str | None], list[dict], int]:
+    """Every row's negative (or None), the skipped groups and the count of rows left
+    without a candidate; ``draw`` is (top_k, seed, block_size)."""
+    negatives: list[str | None] = [None] * len(passages)
+    skipped: list[dict] = []
+    without_candidate = 0
+    progress = tqdm(sorted(groups.items()), desc=desc, unit="group", disable=not show_progress)
+    for (dataset, lang), rows in progress:
+        progress.set_postfix_str(f"{dataset}/{lang} ({len(rows)} rows)")
+        mined = _mine_group(retriever, rows, ids, passages, (dataset, lang), *draw)
+        if mined is None:
+            skipped.append({"dataset": dataset, "lang": lang, "rows": len(rows),
+                            "distinct_passages": len({passages[i] for i in rows})})
+            continue
+        for i, negative in mined[0].items():
+            negatives[i] = negative
+        without_candidate += mined[1]
+    progress.close()
+    return negatives, skipped, without_candidate
 
 
 # ---------------------------------------------------------------------------- public API
@@ -173,69 +195,20 @@ def mine_hard_negatives(
     if method == "model" and not model:
         raise BabelirError('mining method "model" needs a model name (model=..., e.g. '
                            '"multilingual-e5-small")')
-    for name, value in (("top_k", top_k), ("block_size", block_size),
-                        ("batch_size", batch_size), ("max_length", max_length)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise BabelirError(f"{name} must be a positive integer, not {value!r}")
+    _check_numbers(top_k=top_k, block_size=block_size, batch_size=batch_size,
+                   max_length=max_length)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise BabelirError(f"seed must be an integer, not {seed!r}")
-    if method == "bm25":
-        get_tokenizer(tokenizer)  # fail early on an unknown tokeniser
+    retriever = _retriever(method, model, tokenizer, {
+        "batch_size": batch_size, "max_length": max_length, "device": device,
+        "cache_dir": cache_root, "embedding_cache": embedding_cache, "precision": precision,
+        "backend": backend})
 
     started = time.perf_counter()
-    datasets = pairs["dataset"].tolist()
-    ids = pairs["example_id"].tolist()
-    langs = pairs["lang"].tolist()
-    passages = pairs["passage"].tolist()
-    negatives: list[str | None] = [None] * len(pairs)
-
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, passage in enumerate(passages):
-        if _is_missing(passage):
-            continue
-        if not isinstance(passage, str):
-            raise BabelirError(f"row {i}: passage is not a text ({type(passage).__name__})")
-        groups.setdefault((str(datasets[i]), str(langs[i])), []).append(i)
-
-    encoder = None
-    if method == "model":
-        encoder = _make_encoder(model, batch_size, max_length, device,
-                                Path(cache_root) if cache_root is not None else None,
-                                embedding_cache, precision, backend)
-
-    skipped: list[dict] = []
-    without_candidate = 0
-    progress = tqdm(sorted(groups.items()), desc=f"mining negatives ({method})", unit="group",
-                    disable=not show_progress)
-    for (dataset, lang), rows in progress:
-        progress.set_postfix_str(f"{dataset}/{lang} ({len(rows)} rows)")
-        texts = sorted({passages[i] for i in rows})
-        if len(texts) < 2:
-            skipped.append({"dataset": dataset, "lang": lang, "rows": len(rows),
-                            "distinct_passages": len(texts)})
-            continue
-        index = {text: u for u, text in enumerate(texts)}
-        owned: dict[object, set[int]] = {}  # example id -> its distinct texts in this group
-        for i in rows:
-            owned.setdefault(ids[i], set()).add(index[passages[i]])
-        # enough neighbours that top_k survive the exclusion of a row's own texts
-        k = min(len(texts), top_k + max(len(s) for s in owned.values()))
-        if method == "bm25":
-            neighbours = _bm25_neighbours(texts, k, tokenizer, block_size)
-        else:
-            embeddings = encoder.encode(texts, "passage")
-            neighbours = _dense_neighbours(embeddings, k, block_size, encoder.device)
-        for i in rows:
-            exclude = owned[ids[i]]
-            candidates = [int(c) for c in neighbours[index[passages[i]]]
-                          if c >= 0 and c not in exclude][:top_k]
-            if not candidates:
-                without_candidate += 1
-                continue
-            pick = _draw(seed, dataset, ids[i], lang, len(candidates))
-            negatives[i] = texts[candidates[pick]]
-    progress.close()
-
+    groups = _groups(pairs)
+    negatives, skipped, without_candidate = _mine_groups(
+        retriever, groups, pairs["example_id"].tolist(), pairs["passage"].tolist(),
+        (top_k, seed, block_size), f"mining negatives ({method})", show_progress)
     out = pairs.copy()
     out[NEGATIVE] = pd.Series(negatives, index=out.index, dtype=object)
     out.attrs["mining"] = {
