@@ -29,15 +29,19 @@ import torch
 
 from babelir.data.validate import read_npy
 from babelir.errors import BabelirError, DataError
-from babelir.io import write_npy
+from babelir.io import MARKER, write_npy
 from babelir.models.registry import ModelChoice
 from babelir.retrieval.base import (ENCODING_OPTIONS, CandidateIndex, InnerProductBlocks,
                                     Retriever, TextSet, portable_path, setting, top_k_blocks)
+from babelir.retrieval.centring import LanguageCentring, identify_languages, is_centring_file
 
 
 def _files_signature(folder: Path) -> list[tuple[str, int, int]]:
+    # left out: the centring files (applied after the cache) and babelir's output marker, so
+    # a centred copy of a model (``babelir centre``) shares the model's embedding cache
     return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-                  for p in folder.rglob("*") if p.is_file())
+                  for p in folder.rglob("*")
+                  if p.is_file() and not is_centring_file(p.name) and p.name != MARKER)
 
 
 def model_fingerprint(location: str) -> str:
@@ -127,6 +131,8 @@ class DenseEncoder:
         self.fingerprint = model_fingerprint(model.location)
         self._st = None
         self._onnx = None
+        folder = Path(model.location)
+        self.centring = LanguageCentring.load(folder) if folder.is_dir() else None
 
     @property
     def sentence_transformer(self):
@@ -174,8 +180,22 @@ class DenseEncoder:
                 convert_to_tensor=True, show_progress_bar=progress)
         return embeddings.float().cpu().numpy()
 
-    def encode(self, texts: list[str], kind: str, desc: str | None = None) -> np.ndarray:
-        """L2-normalised float32 embeddings of ``texts`` (kind: "query" or "passage")."""
+    def encode(self, texts: list[str], kind: str, desc: str | None = None,
+               languages: str | list[str] | None = None) -> np.ndarray:
+        """L2-normalised float32 embeddings of ``texts`` (kind: "query" or "passage").
+
+        A model folder with per-language means (``babelir centre``) centres them, using
+        ``languages`` (one for all texts, or one per text; identified when not given)."""
+        embeddings = self._encode_raw(texts, kind, desc)
+        if self.centring is None:
+            return embeddings
+        if languages is None:
+            languages = identify_languages(texts, self.centring.languages)
+        elif isinstance(languages, str):
+            languages = [languages] * len(texts)
+        return self.centring.apply(embeddings, kind, languages)
+
+    def _encode_raw(self, texts: list[str], kind: str, desc: str | None) -> np.ndarray:
         prefix = self.model.query_prefix if kind == "query" else self.model.passage_prefix
         path = self.cache.path(self.fingerprint, self._settings(prefix), texts) if self.cache else None
         if path is not None and path.is_file():
@@ -197,7 +217,7 @@ def encode_by_group(encoder: DenseEncoder, texts: list[str], groups: np.ndarray,
     out = None
     for g, name in enumerate(names):
         rows = np.flatnonzero(groups == g)
-        emb = encoder.encode([texts[i] for i in rows], kind, desc=f"{kind} {name}")
+        emb = encoder.encode([texts[i] for i in rows], kind, desc=f"{kind} {name}", languages=name)
         if out is None:
             out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
         out[rows] = emb

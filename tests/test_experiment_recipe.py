@@ -1,0 +1,100 @@
+"""Experiment runs with post-processing (merge / centre), validation pools and
+validation-only systems: the plan, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from babelir import experiment
+from babelir.errors import BabelirError
+from babelir.experiment import load_experiment, run_experiment
+from babelir.models.tiny import build_tiny_model
+from babelir.retrieval.centring import CENTRING_FILE
+from babelir.settings import cache_dir
+
+LANGS = ["de", "es", "zh"]
+
+
+def test_recipe_config_plans_shared_trainings():
+    exp = load_experiment("configs/experiments/xquadr-recipe.yaml")
+    assert exp.validation == ["mlqa-val", "xnli-val"]
+    runs = exp.runs
+    assert runs["base-wise0.5-s0"].source == "base-s0" and runs["base-wise0.5-s0"].post == {
+        "merge": 0.5}
+    assert runs["base-centred-s0"].source == "base-s0"
+    assert runs["zeroshot-centred"].post == {"centre": True}
+    assert runs["distill-s0"].source is None  # another training (distill_weight)
+    assert runs["distill-s0"].train_values["distill_weight"] == 1.0
+    assert all(runs[n].evaluate == "validation" for n in ("base-s0", "distill-s0"))
+    assert exp.runs["base-s0"].train_values["select_on"] == "mlqa-val:mean_map"
+
+
+def _config(tmp_path, tiny_model, data_dir, systems, validation=("mlqa-val",)):
+    config = {
+        "name": "tiny-recipe",
+        "results": str(tmp_path / "results"), "work": str(tmp_path / "work"),
+        "data_dir": str(data_dir),
+        "pairs": {"out": str(tmp_path / "pairs.parquet"), "sources": ["mlqa-test"],
+                  "languages": LANGS},
+        "train": {"overrides": {"model": str(tiny_model), "batch_size": 8, "steps": 2,
+                                "eval_every": 2, "save_every": 2, "dev_batches": 1,
+                                "max_length": 32, "learning_rate": 1.0e-3, "device": "cpu"}},
+        "validation": list(validation),
+        "systems": systems,
+        "benchmarks": ["xquad-r"],
+        "eval": {"languages": ["de", "es"], "max_articles": 3, "max_length": 32},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"name": "x", "strategy": "hybrid", "merge": 1.5}, "in \\[0, 1\\]"),
+    ({"name": "x", "model": "bm25", "centre": True}, "bm25 takes no"),
+    ({"name": "x", "model": "m", "merge": 0.5}, "needs a fine-tuned system"),
+    ({"name": "x", "strategy": "xy", "evaluate": "test"}, "all or validation"),
+])
+def test_bad_post_settings(tmp_path, data_dir, bad, message):
+    with pytest.raises(BabelirError, match=message):
+        load_experiment(_config(tmp_path, "m", data_dir, [bad]))
+    with pytest.raises(BabelirError, match="`validation`"):
+        load_experiment(_config(tmp_path, "m", data_dir, [{"name": "y", "strategy": "xy"}],
+                                validation=("xquad-r",)))
+
+
+def test_post_processed_runs_end_to_end(tmp_path, data_dir, monkeypatch):
+    tiny = build_tiny_model(tmp_path / "tiny", cache_dir())
+    path = _config(tmp_path, tiny, data_dir, [
+        {"name": "zeroshot-centred", "model": str(tiny), "centre": True},
+        {"name": "hybrid", "strategy": "hybrid", "alpha": 0.5},
+        {"name": "wise", "strategy": "hybrid", "alpha": 0.5, "merge": 0.5,
+         "evaluate": "validation"},
+    ])
+    trained = []
+    real_train = experiment._train
+    monkeypatch.setattr(experiment, "_train", lambda c, r: trained.append(c.out) or
+                        real_train(c, r))
+    results = run_experiment(path, report=False)
+    assert [p.rsplit("/", 1)[-1] for p in trained] == ["hybrid-s0"]  # one shared training
+    work = tmp_path / "work"
+    record = json.loads((work / "wise-s0" / "model" / "babelir-merge.json").read_text())
+    assert record["weight"] == 0.5 and record["tuned"]["location"].endswith("hybrid-s0/final")
+    assert (work / "zeroshot-centred" / "model" / CENTRING_FILE).is_file()
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["validation"] == ["mlqa-val"]
+    assert manifest["runs"]["wise-s0"]["done"] == {"mlqa-val": True}
+    assert manifest["runs"]["hybrid-s0"]["done"] == {"mlqa-val": True, "xquad-r": True}
+    assert manifest["runs"]["wise-s0"]["source"] == "hybrid-s0"
+    assert (results / "grid" / "wise-s0" / "config.yaml").is_file()  # the training it used
+    assert not (results / "grid" / "wise-s0" / "eval" / "xquad-r").exists()
+    centred = json.loads((results / "grid" / "zeroshot-centred" / "eval" / "mlqa-val" /
+                          "summary.json").read_text())
+    assert 0.0 <= centred["multi.map"] <= 1.0
+    evaluated = []
+    monkeypatch.setattr(experiment, "_evaluate", lambda c: evaluated.append(c) or {})
+    run_experiment(path, report=False)  # everything done: nothing trained or evaluated again
+    assert evaluated == [] and len(trained) == 1
