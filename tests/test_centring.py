@@ -51,6 +51,7 @@ def test_estimate_is_the_mean_and_round_trips(tmp_path):
     assert LanguageCentring.load(tmp_path / "nothing") is None
 
 
+@pytest.mark.slow  # py3langid's model
 def test_identify_languages():
     texts = ["Wann wurde der Kölner Dom fertiggestellt?", "¿Cuándo se terminó la catedral?",
              "When was the cathedral finished?", "大教堂是什么时候完工的？", "Собор был закончен когда?"]

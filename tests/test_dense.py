@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from babelir.models.registry import resolve_model, table_prefixes
 from babelir.retrieval.dense import DenseEncoder, EmbeddingCache
@@ -17,6 +18,7 @@ def test_prefix_table_and_override():
     assert (choice.query_prefix, choice.passage_prefix) == ("Query: ", "passage: ")
 
 
+@pytest.mark.model
 def test_second_encoder_reads_the_cache_without_loading_the_model(tmp_path):
     choice = resolve_model("multilingual-e5-small", cache_dir())
     texts = ["Wo ist der Eiffelturm?", "埃菲尔铁塔在哪里？", "Where is the Eiffel tower?"]

@@ -57,6 +57,7 @@ def _sorted_ap(row: np.ndarray, relevant: list[int]) -> float:
     return float(np.mean(np.arange(1, len(positions) + 1) / positions))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_blockwise_metrics_equal_the_whole_matrix_and_a_sorting_oracle(seed):
     bench = _random_bench(seed)
@@ -169,6 +170,7 @@ def _rss_mib() -> float:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
 
+@pytest.mark.slow  # faiss index training
 @pytest.mark.parametrize("kind,params", [("exact", {}), ("hnsw", {"M": 8}),
                                          ("ivfpq", {"nlist": 16, "train_size": 4000})])
 def test_memory_mapped_index_searches_as_the_one_in_memory(tmp_path, kind, params):
@@ -195,6 +197,7 @@ def test_memory_mapped_index_searches_as_the_one_in_memory(tmp_path, kind, param
         np.testing.assert_array_equal(s1, s2)
 
 
+@pytest.mark.slow
 def test_a_truncated_faiss_index_is_a_clear_error(tmp_path):
     from babelir.errors import DataError
 

@@ -69,6 +69,7 @@ def test_sign_flip_brute_force_and_monte_carlo():
     assert sign_flip_test(np.r_[d, np.zeros(30)])["p_value"] == pytest.approx(brute)
 
 
+@pytest.mark.slow
 def test_clearly_significant_and_clearly_not():
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 1, 2000)

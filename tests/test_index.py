@@ -81,6 +81,7 @@ def test_bad_kind_and_params():
         VectorIndex.empty(8, "hnsw", efs=3)
 
 
+@pytest.mark.slow
 def test_bm25_save_load_mmap(tmp_path):
     texts = ["the cat sat on the mat", "dogs bark loudly", "a cat and a dog", "nothing here"]
     idx = Bm25Index.build(texts, tokenizer="regex", docids=["a#0", "a#1", "b#0", "c#0"])
@@ -163,6 +164,7 @@ def test_sharded_refuses_other_settings_and_changed_corpus(tmp_path):
         encode_corpus(changed, tmp_path / "e", _fake_encode, shard_size=20, progress=False)
 
 
+@pytest.mark.model
 def test_sharded_with_tiny_model(tmp_path):
     from babelir.models.registry import resolve_model
     from babelir.models.tiny import build_tiny_model
@@ -183,6 +185,7 @@ def test_sharded_with_tiny_model(tmp_path):
     np.testing.assert_allclose(emb.to_array(), direct, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sharded_two_processes_equal_one(tmp_path, monkeypatch):
     """Ranks 0 and 1 of 2 (concurrent, synchronised only through the shard files) encode
     disjoint shards and return the same embeddings as one process."""

@@ -54,6 +54,7 @@ def test_metrics_match_ir_measures_on_random_scores(seed):
     np.testing.assert_allclose(ndcg_at_k(ranks, 10), oracle[nDCG @ 10], atol=1e-9)
 
 
+@pytest.mark.slow  # scikit-learn's import
 def test_full_ap_matches_sklearn_as_in_lareqa_code():
     from sklearn.metrics import average_precision_score
 

@@ -160,6 +160,7 @@ def test_errors(pairs):
         mining_summary(pairs)
 
 
+@pytest.mark.model
 def test_model_method_picks_the_paraphrase():
     passages = {
         "p1": "A cat is sleeping on the sofa.",

@@ -154,6 +154,7 @@ def test_cli_bm25_eval_and_dense_index_search(data_dir, tmp_path, capsys):
     assert printed.count("#") >= 3  # three MIRACL docids (article#passage) listed
 
 
+@pytest.mark.slow
 def test_online_corpus_download_path(tmp_path, monkeypatch):
     """Without --corpus, --online fetches miracl/miracl-corpus through huggingface_hub; with
     no network (offline mode here) that is a clear error naming the dataset, and without

@@ -140,6 +140,7 @@ def test_seed_tests_are_welch_over_the_json_values(exp):
     assert t["difference"] == pytest.approx(np.mean(va) - np.mean(vb), abs=1e-15)
 
 
+@pytest.mark.slow
 def test_paired_tests_compare_the_seed_averaged_table_values(exp):
     hybrid, xy = (next(s for s in exp.systems if s["name"] == n) for n in ("hybrid", "xy"))
     tests = statistics.paired_tests(exp, BENCHMARK, [(hybrid, xy)])

@@ -153,6 +153,7 @@ with atomic_dir(final) as tmp:
 """
 
 
+@pytest.mark.slow  # new Python processes
 def test_concurrent_writers_in_processes(tmp_path):
     final = tmp_path / "out"
     start = time.time() + 4

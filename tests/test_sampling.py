@@ -104,6 +104,7 @@ def test_every_batch_has_distinct_available_examples_of_one_dataset(strategy):
     assert not seen & set(range(N_MLQA - N_DEAD, N_MLQA))  # unusable examples never drawn
 
 
+@pytest.mark.slow
 def test_mono_batches_are_language_pure_and_uniform_over_eligible_languages():
     batches = _draw(XXMonoSampler(POOL, BS, seed=3), 3000)
     per_dataset: dict[str, dict[str, int]] = {"mlqa": {}, "tydi": {}}
@@ -128,6 +129,7 @@ def test_en_en_is_english_only():
         assert (b.query_lang == _col("en")).all() and (b.passage_lang == _col("en")).all()
 
 
+@pytest.mark.slow
 def test_xy_pairs_are_cross_lingual_and_available():
     langs_seen = set()
     for b in _draw(XYSampler(POOL, BS, seed=5), 2000):
@@ -163,6 +165,7 @@ def _tiny_pool(groups: dict[str, tuple[tuple[str, ...], tuple[str, ...], int]]) 
     return ExamplePool.from_arrays(ids, ["d"] * len(ids), langs, np.array(hq), np.array(hp))
 
 
+@pytest.mark.slow
 def test_xy_language_rule_exactly():
     # A: q {de,en,es}, p {de,en}: q uniform over all three (each leaves another passage);
     #    q=en -> p=de, q=de -> p=en, q=es -> p uniform over {de,en}
@@ -197,6 +200,7 @@ def test_xx_language_rule_exactly():
 # ----------------------------------------------------------------------------- hybrid
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.25, 0.5])
 def test_hybrid_realised_alpha_and_parts(alpha):
     hybrid = HybridSampler(POOL, BS, seed=11, alpha=alpha)
@@ -211,6 +215,7 @@ def test_hybrid_realised_alpha_and_parts(alpha):
     assert _four_sigma(n_mono, n, alpha), n_mono / n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha, pure, kind", [(1.0, XXMonoSampler, "mono"),
                                                (0.0, XYSampler, "cross")])
 def test_hybrid_extreme_alpha_is_the_pure_strategy(alpha, pure, kind):
@@ -288,6 +293,7 @@ def _mono_usable(dataset: str) -> int:
     return int((BOTH[rows][:, eligible]).any(axis=1).sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
 def test_dataset_choice_follows_size_to_the_power_one_over_temperature(temperature):
     sizes = {d: _mono_usable(d) for d in ("mlqa", "tydi")}

@@ -224,6 +224,7 @@ def test_tydi_ids_match_build_pairs_naming(data_dir):
                                                    for r in rows[:50]]
 
 
+@pytest.mark.slow
 def test_build_pairs_reads_the_output(squad, tmp_path):
     from babelir.data.pairs import build_pairs
 

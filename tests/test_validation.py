@@ -191,6 +191,7 @@ def _corpus_lines(n: int) -> bytes:
                     .encode() + b"\n" for i in range(n))
 
 
+@pytest.mark.slow
 def test_truncated_gzip_corpus_names_the_file_and_line(tmp_path):
     whole = gzip.compress(_corpus_lines(20_000))
     good = tmp_path / "sw.jsonl.gz"
@@ -306,6 +307,7 @@ def test_training_config_conversions(tmp_path):
         check_value(None, int)
 
 
+@pytest.mark.slow  # a new Python process
 def test_training_config_errors_on_the_command_line(tmp_path):
     path = _write(tmp_path / "bad.yaml", "pairs: p.parquet\nbatch_size: '32'\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
@@ -316,6 +318,7 @@ def test_training_config_errors_on_the_command_line(tmp_path):
     assert f"config {path}: batch_size must be a whole number, got '32'" in done.stderr
 
 
+@pytest.mark.slow  # a new Python process
 def test_bad_jsonl_source_on_the_command_line(tmp_path):
     source = _write(tmp_path / "mine.jsonl", json.dumps({"id": "1", "lang": "en",
                                                          "question": "q?", "passage": "p"})

@@ -176,6 +176,7 @@ def test_every_query_has_a_relevant_candidate(mlqa_val, xnli_val):
     assert (xnli_val.gold >= 0).sum(axis=1).max() == 15
 
 
+@pytest.mark.data  # its fixtures come through request.getfixturevalue
 @pytest.mark.parametrize("name,source", [("mlqa-val", "mlqa-test"), ("xnli-val", "xnli")])
 def test_no_pool_text_in_the_train_split(name, source, request):
     bench = request.getfixturevalue(name.replace("-", "_"))
@@ -207,6 +208,7 @@ def test_subset_and_language_errors(data_dir):
     assert bench.languages == ("de",) and bench.n_queries == 1
 
 
+@pytest.mark.data  # $BABELIR_DATA, read by the command
 def test_bm25_eval_on_mlqa_val(tmp_path, capsys):
     out = tmp_path / "bm25-mlqa-val"
     assert main(["eval", "--model", "bm25", "--benchmark", "mlqa-val", "--out", str(out)]) == 0
@@ -220,6 +222,7 @@ def test_bm25_eval_on_mlqa_val(tmp_path, capsys):
         "mlqa/test/test-context-de-question-ar.json"
 
 
+@pytest.mark.data  # $BABELIR_DATA, read by the command
 def test_bm25_eval_on_xnli_val(tmp_path):
     out = tmp_path / "bm25-xnli-val"
     assert main(["eval", "--model", "bm25", "--benchmark", "xnli-val", "--languages",

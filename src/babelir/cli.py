@@ -9,6 +9,29 @@ from babelir.errors import BabelirError
 from babelir.settings import CACHE_ENV, DATA_ENV
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default, "(default: X)", unless the help names one already or there
+    is none worth showing (None, an empty value, the on/off of a switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or default in ("", [], ())
+                or "default" in text.lower()):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class BabelirParser(argparse.ArgumentParser):
+    """The parser of ``babelir`` and of every subcommand (``add_subparsers`` makes its
+    subparsers of the parent's class): help shows defaults (``DefaultsHelpFormatter``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -119,6 +142,7 @@ def run_table_command(args: argparse.Namespace) -> int:
 def add_data_parser(sub) -> None:
     from babelir.data.pairs import POSITIVE_MODES, SOURCE_HELP
     from babelir.retrieval.dense import add_encoding_options
+    from babelir.training.leakage import KNOWN_BENCHMARKS
 
     data = sub.add_parser("data", help="build training data").add_subparsers(
         dest="data_command", required=True)
@@ -128,10 +152,13 @@ def add_data_parser(sub) -> None:
     p.add_argument("--data-dir", help=f"data folder (default ${DATA_ENV})")
     p.add_argument("--positive", choices=POSITIVE_MODES, default="paragraph",
                    help="positive passage where answers exist (blanked answers: paragraph)")
-    p.add_argument("--dev-fraction", type=float, default=0.05, help="dev split, by article")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--languages", type=_csv, help="keep only these languages")
-    p.add_argument("--benchmark", help="refuse sources that leak into this benchmark")
+    p.add_argument("--dev-fraction", type=float, default=0.05,
+                   help="fraction of the articles in the dev split (split by article)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the dev split")
+    p.add_argument("--languages", type=_csv,
+                   help="keep only these languages, comma-separated (default: all)")
+    p.add_argument("--benchmark", choices=KNOWN_BENCHMARKS,
+                   help="refuse sources that leak into this benchmark (default: no check)")
     p.add_argument("--drop-overlap", type=_csv, metavar="BENCHMARK[,BENCHMARK...]",
                    help="remove every example that the leakage guard flags against these "
                         "benchmarks (xquad-r, mlqa-r, miracl; their files in the data folder, "
@@ -141,10 +168,11 @@ def add_data_parser(sub) -> None:
                         help="add one hard negative per row (same language and dataset)")
     p.add_argument("--pairs", required=True, help="pairs .parquet from build-pairs")
     p.add_argument("--out", required=True, help="output .parquet (pairs + `negative`)")
-    p.add_argument("--method", choices=("bm25", "model"), default="bm25")
+    p.add_argument("--method", choices=("bm25", "model"), default="bm25",
+                   help="rank candidate passages with BM25, or with a dense --model")
     p.add_argument("--model", help="dense model for --method model (e.g. multilingual-e5-small)")
     p.add_argument("--top-k", type=int, default=10, help="draw the negative from the top k")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw from the top k")
     add_encoding_options(p)
     p.set_defaults(handler=run_mine_negatives_command)
 
@@ -256,7 +284,7 @@ def run_merge_command(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="babelir", description=__doc__)
+    parser = BabelirParser(prog="babelir", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_eval_parser(sub)
     add_table_parser(sub)

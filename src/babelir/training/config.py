@@ -134,6 +134,62 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+# The help of every field's flag (`babelir train --help`); the default is added from the
+# dataclass. A field without an entry fails tests/test_cli_help.py.
+HELP = {
+    "pairs": "training pairs: the Parquet file of `babelir data build-pairs` (required)",
+    "out": "run folder (config.yaml, logs, checkpoints, final/)",
+    "model": "starting model: 'multilingual-e5-small' (bundled), a HF id or a local folder",
+    "strategy": "batch composition: xx-mono (one language per batch), xy (query language != "
+                "passage language), hybrid (xx-mono with probability --alpha, else xy), "
+                "xx (LAReQA X-X: mixed languages, each pair monolingual), en-en",
+    "alpha": "hybrid: probability of a monolingual (xx-mono) batch, in [0, 1]",
+    "dataset_temperature": "T: each batch's dataset is drawn with probability ∝ size^(1/T) "
+                           "(1: by size; larger: flatter)",
+    "languages": "comma-separated languages to train on, e.g. en,de,zh (default: every "
+                 "language in the pairs)",
+    "batch_size": "pairs per global batch (all processes together)",
+    "steps": "optimizer steps",
+    "learning_rate": "peak learning rate (AdamW; linear warm-up, then linear decay)",
+    "weight_decay": "AdamW weight decay",
+    "warmup_ratio": "fraction of the steps spent warming up, in [0, 1)",
+    "temperature": "InfoNCE temperature: logits = cosine / temperature",
+    "max_length": "max tokens per query or passage",
+    "freeze_embeddings": "freeze the word-embedding matrix (--no-freeze-embeddings trains it)",
+    "precision": "autocast of forward and loss (fp16: CUDA only)",
+    "cached_loss": "GradCache (CachedMultipleNegativesRankingLoss): large batches in bounded "
+                   "memory",
+    "mini_batch_size": "with --cached-loss: pairs per forward/backward chunk",
+    "hard_negatives": "add the pairs' `negative` column as a hard negative (`babelir data "
+                      "mine-negatives`)",
+    "max_grad_norm": "gradient clipping: max gradient norm",
+    "distill_weight": "beta: keep embeddings near the untuned model's (embedding "
+                      "distillation; 0 = off)",
+    "parallel_weight": "gamma: pull translations onto the untuned model's English embedding "
+                       "(parallel-sentence KD on XNLI; 0 = off)",
+    "parallel_batch_size": "parallel sentence pairs per step (with --parallel-weight > 0)",
+    "parallel_sentences": "XNLI train-split premise groups the parallel pairs are drawn from",
+    "eval_every": "steps between dev-loss evaluations (0 = never)",
+    "dev_batches": "dev-split batches per dev-loss evaluation",
+    "save_every": "steps between checkpoints",
+    "select_best": "final/ = the best checkpoint by --select-on (--no-select-best: the last "
+                   "step)",
+    "select_on": "how --select-best ranks checkpoints: dev_loss, or <pool>:<metric> on a "
+                 "validation pool, e.g. mlqa-val:mean_map, xnli-val:multi_map",
+    "seed": "random seed (batches, initialisation, dropout)",
+    "benchmark": "evaluation benchmark the leakage guard compares the training examples with",
+    "allow_leakage": "train even when the leakage guard finds overlap with --benchmark",
+    "data_dir": "data folder (default: $BABELIR_DATA)",
+    "cache_dir": "cache folder (default: $BABELIR_CACHE or ~/.cache/babelir)",
+    "query_prefix": "override the model's query prefix (default: the model's own)",
+    "passage_prefix": "override the model's passage prefix (default: the model's own)",
+    "device": "cpu or cuda (default: cuda if available)",
+    "stop_after": "stop (checkpointed) after this step; --resume continues (default: run "
+                  "all --steps)",
+    "log_batches": "write every rank's example ids per step (checks, debugging)",
+}
+
+
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 TYPES = typing.get_type_hints(TrainConfig)  # the annotations, resolved
 
@@ -211,20 +267,46 @@ def load_config(path: str | Path | None, overrides: dict,
     return config
 
 
+def flag_choices() -> dict[str, tuple[str, ...]]:
+    """The fields with a fixed set of values, and the set (the flags' ``choices``)."""
+    from babelir.sampling.strategies import STRATEGIES
+    from babelir.training.leakage import KNOWN_BENCHMARKS
+
+    return {"strategy": STRATEGIES, "precision": PRECISIONS, "benchmark": KNOWN_BENCHMARKS}
+
+
+def _flag_help(name: str, default: object) -> str:
+    """The field's help, with its default unless the help names one already."""
+    text = HELP.get(name, "")
+    if isinstance(default, bool):
+        return f"{text} (default: {'on' if default else 'off'})"
+    if default in (None, "", []) or "default" in text:
+        return text
+    return f"{text} (default: {default})"
+
+
 def add_config_flags(parser) -> None:
-    """One CLI flag per config field (--batch-size, --no-freeze-embeddings, …)."""
+    """One CLI flag per config field (--batch-size, --no-freeze-embeddings, …), with the
+    field's help and default. Every flag defaults to None (not given): ``load_config`` then
+    keeps the YAML value, or the field's default."""
+    choices = flag_choices()
     for name, spec in FIELDS.items():
         flag = "--" + name.replace("_", "-")
         default = spec.default if spec.default is not dataclasses.MISSING else None
+        shown = spec.default_factory() if spec.default_factory is not dataclasses.MISSING \
+            else default
+        text = _flag_help(name, shown)
         if isinstance(default, bool):
-            parser.add_argument(flag, dest=name, action="store_true", default=None)
+            parser.add_argument(flag, dest=name, action="store_true", default=None, help=text)
             parser.add_argument("--no-" + name.replace("_", "-"), dest=name,
-                                action="store_false", default=None)
+                                action="store_false", default=None,
+                                help=f"the opposite of {flag}")
         elif name == "languages":
-            parser.add_argument(flag, dest=name, default=None,
+            parser.add_argument(flag, dest=name, default=None, help=text,
                                 type=lambda v: [x for x in v.split(",") if x])
         elif name == "stop_after":
-            parser.add_argument(flag, dest=name, type=int, default=None)
+            parser.add_argument(flag, dest=name, type=int, default=None, help=text)
         else:
             kind = type(default) if default is not None else str
-            parser.add_argument(flag, dest=name, type=kind, default=None)
+            parser.add_argument(flag, dest=name, type=kind, default=None, help=text,
+                                choices=choices.get(name))
