@@ -97,7 +97,8 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--online", action="store_true", default=None,
                    help="download missing data files")
     p.add_argument("--no-embedding-cache", dest="embedding_cache", action="store_false",
-                   default=None)
+                   default=None,
+                   help="neither read nor write the on-disk embedding cache (default: use it)")
     flags = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings}
     p.set_defaults(handler=run_eval_command, eval_flags=flags)
 

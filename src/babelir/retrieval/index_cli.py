@@ -27,6 +27,13 @@ def _retriever(args, **settings):
     return FaissRetriever.create(args.model, {**vars(args), **settings})
 
 
+def _add_machine_options(p) -> None:
+    """--device and --cache-dir, as every babelir command has them."""
+    p.add_argument("--device", help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--cache-dir", help="cache folder, where the bundled model is materialised "
+                                       "(default: $BABELIR_CACHE or ~/.cache/babelir)")
+
+
 def add_index_parser(sub) -> None:
     """``babelir index build``: encode a corpus (sharded, resumable) and build a faiss index."""
     index = sub.add_parser("index", help="build on-disk indexes of large corpora").add_subparsers(
@@ -35,18 +42,21 @@ def add_index_parser(sub) -> None:
                                        "text}) into sharded embeddings and a faiss index")
     p.add_argument("--corpus", required=True, help="JSONL or JSONL.gz file, or a folder of them")
     p.add_argument("--out", required=True, help="index folder (re-run the command to resume)")
-    p.add_argument("--model", default="multilingual-e5-small")
-    p.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND)
+    p.add_argument("--model", default="multilingual-e5-small",
+                   help="dense model: 'multilingual-e5-small' (bundled), a HF id or a local "
+                        "folder")
+    p.add_argument("--kind", choices=KINDS, default=DEFAULT_KIND,
+                   help="faiss index: exact (brute force), hnsw (graph) or ivfpq (compressed)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="index parameter, e.g. M=32, ef_search=128, nlist=4096, m=48, nprobe=32")
-    p.add_argument("--shard-size", type=int, default=50_000)
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float16")
-    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--shard-size", type=int, default=50_000, help="embeddings per shard file")
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float16",
+                   help="stored embeddings")
+    p.add_argument("--max-length", type=int, default=256, help="max tokens per passage")
     from babelir.retrieval.dense import add_encoding_options
 
     add_encoding_options(p)
-    p.add_argument("--device")
-    p.add_argument("--cache-dir")
+    _add_machine_options(p)
     p.add_argument("--overwrite", action="store_true",
                    help="rebuild a folder made with another model, corpus or settings "
                         "(default: refuse it, naming what differs)")
@@ -71,14 +81,14 @@ def add_search_parser(sub) -> None:
     p.add_argument("--kind", choices=KINDS, help="which index of the folder (default: the "
                                                   "only one, else exact)")
     p.add_argument("--query", action="append", required=True, help="query text (repeatable)")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--model", help="default: the model the index was built with")
-    p.add_argument("--max-length", type=int, default=None)
+    p.add_argument("-k", type=int, default=10, help="passages listed per query")
+    p.add_argument("--model", help="query encoder (default: the model the index was built with)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="max tokens per query (default: the index's, else 256)")
     from babelir.retrieval.dense import add_encoding_options
 
     add_encoding_options(p)
-    p.add_argument("--device")
-    p.add_argument("--cache-dir")
+    _add_machine_options(p)
     p.set_defaults(handler=run_search_command)
 
 
