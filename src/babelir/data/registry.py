@@ -35,9 +35,12 @@ class BenchmarkSpec:
     url_template: str  # with {lang}
     sha256: dict[str, str] = field(default_factory=dict)  # per language; empty = unknown
     licence: str = ""
+    file_suffix: str = ".json"
 
-    def relative_path(self, lang: str) -> str:
-        return f"{self.relative_dir}/{lang}.json"
+    def relative_path(self, key: str) -> str:
+        """A file's path in the data folder: ``key`` is a language (or, for a validation
+        benchmark, a file key)."""
+        return f"{self.relative_dir}/{key}{self.file_suffix}"
 
 
 BENCHMARKS: dict[str, BenchmarkSpec] = {
@@ -82,10 +85,6 @@ class ValidationSpec(BenchmarkSpec):
     data folder, relative to ``relative_dir``."""
 
     source: str = ""
-    file_suffix: str = ".json"
-
-    def relative_path(self, key: str) -> str:
-        return f"{self.relative_dir}/{key}{self.file_suffix}"
 
 
 # Validation benchmarks, kept apart from BENCHMARKS so that an experiment's ``auto`` benchmark
