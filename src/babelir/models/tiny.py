@@ -36,4 +36,7 @@ def build_tiny_model(out: str | Path, cache_root: Path, seed: int = 0, hidden: i
                                     device="cpu")
         model.prompts = {"query": "query: ", "passage": "passage: "}
         model.save(str(tmp), create_model_card=False)
+        from babelir.models.registry import declare_no_pooler
+
+        declare_no_pooler(tmp)  # built without a pooler: loads without one (no LOAD REPORT)
     return Path(out)
