@@ -256,9 +256,9 @@ def _unit_interval(value: str) -> float:
 def add_merge_parser(sub) -> None:
     p = sub.add_parser("merge", help="interpolate two models' weights (WiSE-FT): "
                                      "(1 - weight) * BASE + weight * TUNED")
-    p.add_argument("base", metavar="BASE",
-                   help="base model: 'multilingual-e5-small' (bundled), a local "
-                        "sentence-transformers folder, or a Hub id in the local HF cache")
+    p.add_argument("base", help="base model: 'multilingual-e5-small' (bundled), a local "
+                                "sentence-transformers folder, or a Hub id in the local HF "
+                                "cache", metavar="BASE")
     p.add_argument("tuned", metavar="TUNED",
                    help="fine-tuned model of the same architecture (a sentence-transformers "
                         "folder); the output copies its folder (tokenizer, pooling, prompts)")

@@ -28,36 +28,14 @@ import numpy as np
 from babelir.data.lareqa import RetrievalBenchmark, check_max_articles
 from babelir.data.registry import check_languages, get_benchmark
 from babelir.evaluation.lareqa import InnerProductBlocks, evaluate
-from babelir.evaluation.metrics import rank_metrics
+from babelir.evaluation.metric_names import (  # noqa: F401 (public names, kept here)
+    DEFAULT_PRIMARY, LOWER_IS_BETTER, MULTI_ONLY, SETTINGS, lareqa_metrics, metric_names)
 from babelir.models.registry import prompt_prefixes, table_prefixes
 
 try:  # sentence-transformers >= 6 (``SentenceEvaluator`` is kept there as an alias)
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator as SentenceEvaluator
 except ImportError:  # older sentence-transformers
     from sentence_transformers.evaluation import SentenceEvaluator
-
-SETTINGS = ("mono", "cross", "multi")
-#: metrics of the multilingual pool only (``evaluation.lareqa.evaluate``)
-MULTI_ONLY = ("rank_distance", "own_language@10")
-#: metrics where lower is better (the trainer needs ``greater_is_better=False`` for these)
-LOWER_IS_BETTER = ("rank_distance",)
-DEFAULT_PRIMARY = "multi_map"
-
-
-def lareqa_metrics(macro: dict) -> dict[str, float]:
-    """Evaluator metrics from babelir's macro averages: ``LareqaResults.macro()``, or the
-    ``summary`` of a ``babelir eval`` results.json (its other keys are left out).
-    ``"<setting>.<metric>"`` becomes ``"<setting>_<metric>"``."""
-    return {key.replace(".", "_", 1): float(value) for key, value in macro.items()
-            if key.split(".", 1)[0] in SETTINGS}
-
-
-def metric_names(ap_k: int = 20) -> list[str]:
-    """Every metric the evaluator reports (without its name prefix)."""
-    per_query = list(rank_metrics(np.full((0, 1), np.inf), ap_k))
-    return [f"{setting}_{name}" for setting in SETTINGS for name in per_query] + \
-        [f"multi_{name}" for name in MULTI_ONLY]
-
 
 def model_prefixes(model) -> tuple[str, str]:
     """The (query, passage) prefixes babelir uses for a loaded model: its sentence-transformers

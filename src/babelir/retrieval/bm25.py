@@ -172,14 +172,9 @@ def bm25_score_matrix_from_tokens(
     return _scores_from_index(retriever, query_tokens)
 
 
-def bm25_score_matrix(
-    query_texts: Sequence[str],
-    doc_texts: Sequence[str],
-    tokenizer: str = DEFAULT_TOKENIZER,
-    k1: float = 1.5,
-    b: float = 0.75,
-    method: str = "lucene",
-) -> np.ndarray:
+def bm25_score_matrix(query_texts: Sequence[str], doc_texts: Sequence[str],
+                      tokenizer: str = DEFAULT_TOKENIZER, k1: float = 1.5, b: float = 0.75,
+                      method: str = "lucene") -> np.ndarray:
     """(n_queries, n_docs) float32 BM25 scores (bm25s, one index over ``doc_texts``).
 
     ``tokenizer`` names one of :data:`babelir.retrieval.tokenize.TOKENIZERS`; ``method``

@@ -344,21 +344,22 @@ class XYSampler(_PerExampleSampler):
         return q, _pick_true(rng, other_passages)
 
 
+def _same_language(rng, has_q: np.ndarray, has_p: np.ndarray):
+    """(question, passage) languages: one language with both, per example."""
+    lang = _pick_true(rng, has_q & has_p)
+    return lang, lang.copy()
+
+
 class XXSampler(_PerExampleSampler):
     """LAReQA X-X: each pair in one language, languages mixed across the batch."""
 
-    strategy = "xx"
-    kind = "mixed"
+    strategy, kind = "xx", "mixed"
     needs = "with a question and a passage in one language"
+    _languages = staticmethod(_same_language)
 
     @staticmethod
     def _usable(has_q: np.ndarray, has_p: np.ndarray) -> np.ndarray:
         return (has_q & has_p).any(axis=1)
-
-    @staticmethod
-    def _languages(rng, has_q, has_p):
-        lang = _pick_true(rng, has_q & has_p)
-        return lang, lang.copy()
 
 
 class HybridSampler(BatchSampler):

@@ -42,7 +42,7 @@ def parse_select_on(value: str) -> tuple[str, str] | None:
     """None for ``dev_loss``, else (validation pool, metric); a BabelirError if unknown."""
     if value == "dev_loss":
         return None
-    from babelir.evaluation.st_evaluator import metric_names
+    from babelir.evaluation.metric_names import metric_names
 
     pool, _, metric = value.partition(":")
     if pool not in VALIDATION_POOLS or metric not in (*metric_names(), MEAN_MAP):
