@@ -97,3 +97,23 @@ def training_loss(exp: Experiment, fig_dir: Path) -> str | None:
     figures.loss_curves(curves, path, "training loss (InfoNCE, in-batch negatives)",
                         loss_window(exp))
     return link
+
+
+def pareto(exp: Experiment, benchmark: str, fig_dir: Path, names: dict[str, str],
+           untuned: dict | None) -> str | None:
+    """Mo against Mul mAP on ``benchmark`` (a validation pool or a test benchmark), every
+    evaluated run of every system as a point labelled ``names[system]``, the untuned
+    system's runs highlighted, the Pareto front drawn; None when fewer than 2 runs."""
+    points = []
+    for i, s in enumerate(exp.systems):
+        for r in exp.evaluated(s, benchmark):
+            points.append({"label": names[s["name"]], "color": i,
+                           "x": exp.value(r.name, benchmark, "mono.map"),
+                           "y": exp.value(r.name, benchmark, "multi.map"),
+                           "highlight": untuned is not None and s["name"] == untuned["name"]})
+    if len(points) < 2:
+        return None
+    path, link = _place(fig_dir, f"{benchmark}/pareto.png")
+    figures.pareto(points, path, f"{bench_name(benchmark)}: Mo against Mul mAP, one point "
+                                 "per run (star: the untuned model)")
+    return link

@@ -5,7 +5,8 @@ put the pieces together, in the report's order:
 
 * ``runs_table``: the results folder loaded, every evaluation number in one tidy table;
 * ``statistics``: the paired tests over queries and seeds (cached here per benchmark);
-* ``render*``: the REPORT.md text, pure functions of the above;
+* ``render*``: the REPORT.md text, pure functions of the above (``render_validation``: the
+  validation section, when the manifest lists validation pools);
 * ``experiment_figures``: the PNG figures;
 * ``paper``: the paper's numbers and settings, from the packaged ``paper_numbers.yaml``
   (``PAPER`` below; labelled as the paper's wherever they appear).
@@ -28,6 +29,7 @@ from babelir.report import (
     render_context,
     render_results,
     render_setup,
+    render_validation,
     statistics,
 )
 from babelir.report.paper import load_paper_numbers
@@ -50,7 +52,7 @@ class Report:
         """Paired tests of the configured comparisons (Holm over this benchmark's family)."""
         if benchmark not in self._tests:
             self._tests[benchmark] = statistics.paired_tests(
-                self.exp, benchmark, statistics.comparisons(self.exp))
+                self.exp, benchmark, statistics.comparisons(self.exp, benchmark))
         return self._tests[benchmark]
 
     def baseline_tests(self, benchmark: str) -> list[dict]:
@@ -58,7 +60,7 @@ class Report:
         key = ("baselines", benchmark)
         if key not in self._tests:
             self._tests[key] = statistics.paired_tests(
-                self.exp, benchmark, statistics.baseline_comparisons(self.exp))
+                self.exp, benchmark, statistics.baseline_comparisons(self.exp, benchmark))
         return self._tests[key]
 
     def seed_tests(self, benchmark: str) -> list[dict]:
@@ -89,7 +91,28 @@ class Report:
                 + render_results.sweep(exp, benchmark, experiment_figures.alpha_sweep(
                     exp, benchmark, self.fig_dir))
                 + render_results.figure_links(benchmark, experiment_figures.benchmark_figures(
-                    exp, benchmark, self.fig_dir)))
+                    exp, benchmark, self.fig_dir))
+                + self.benchmark_pareto(benchmark))
+
+    def validation(self) -> list[str]:
+        """The validation section and its Pareto figure (the first pool's)."""
+        exp = self.exp
+        if not exp.validation:
+            return []
+        link = experiment_figures.pareto(exp, exp.validation[0], self.fig_dir,
+                                         render_validation.display_names(exp),
+                                         render_validation.untuned(exp))
+        return render_validation.validation(exp, link)
+
+    def benchmark_pareto(self, benchmark: str) -> list[str]:
+        """With validation pools: the first benchmark's Pareto figure, for reading only."""
+        exp = self.exp
+        if not exp.validation or benchmark != exp.benchmarks[0]:
+            return []
+        link = experiment_figures.pareto(exp, benchmark, self.fig_dir,
+                                         render_validation.display_names(exp),
+                                         render_validation.untuned(exp))
+        return render_validation.benchmark_pareto(benchmark, link)
 
     def training(self) -> list[str]:
         link = experiment_figures.training_loss(self.exp, self.fig_dir)
@@ -98,7 +121,8 @@ class Report:
 
     def build(self) -> str:
         exp = self.exp
-        parts = [render_setup.header(exp), self.answer(), render_setup.setup(exp)]
+        parts = [render_setup.header(exp), self.answer(), render_setup.setup(exp),
+                 self.validation()]
         for benchmark in exp.benchmarks:
             if any(benchmark in r.evals for r in exp.runs.values()):
                 parts.append(self.benchmark_section(benchmark))

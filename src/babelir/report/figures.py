@@ -149,3 +149,41 @@ def loss_curves(curves: Sequence[dict], path: Path, title: str, window: int) -> 
         ax.legend(fontsize=6, ncols=3, frameon=False)
         fig.tight_layout()
         return _save(fig, path)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both coordinates (higher is better
+    on both; a tie on one and better on the other beats), in increasing x."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        if not any((ox >= x and oy >= y) and (ox > x or oy > y) for ox, oy in points):
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], -points[i][1], i))
+
+
+def pareto(points: Sequence[Mapping], path: Path, title: str) -> Path:
+    """Mo mAP (x) against Mul mAP (y), one point per run (``points``: dicts with ``label``,
+    ``x``, ``y``, ``color`` index and ``highlight``: the untuned model, drawn as a large
+    star); each point labelled with its system; the Pareto front as a step line."""
+    shown = [p for p in points if p["x"] == p["x"] and p["y"] == p["y"]]  # NaN: not drawn
+    with _style():
+        fig, ax = plt.subplots(figsize=(7.0, 4.8))
+        for p in shown:
+            star = bool(p.get("highlight"))
+            ax.scatter([p["x"]], [p["y"]], s=140 if star else 28, marker="*" if star else "o",
+                       color=color(p.get("color", 0)), edgecolors="black" if star else "none",
+                       linewidths=0.8, zorder=3)
+            ax.annotate(p["label"], (p["x"], p["y"]), xytext=(4, 3),
+                        textcoords="offset points", fontsize=6,
+                        fontweight="bold" if star else "normal")
+        front = [shown[i] for i in pareto_front([(p["x"], p["y"]) for p in shown])]
+        if front:
+            ax.step([p["x"] for p in front], [p["y"] for p in front], where="pre",
+                    color="black", lw=0.9, linestyle="--", zorder=2, label="Pareto front")
+            ax.legend(fontsize=7, frameon=False, loc="best")
+        ax.margins(x=0.2, y=0.08)  # room for the labels right of the points
+        ax.set_xlabel("Mo mAP (monolingual)")
+        ax.set_ylabel("Mul mAP (multilingual pool)")
+        ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+        return _save(fig, path)

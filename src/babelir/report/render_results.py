@@ -1,7 +1,8 @@
 """Rendering of REPORT.md's per-benchmark section: our Tables 1 and 2 beside the paper's,
 recall, the per-language tables, the significance tables, the alpha sweep and the links to
 the benchmark's figures. Pure functions of the loaded experiment, the paper's numbers, the
-tests and the figure links."""
+tests and the figure links. A benchmark's tables list the systems with at least one run
+evaluated on it (a validation-only system, ``evaluate: validation``, is in none of them)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def overview(exp: Experiment, benchmark: str, paper: dict) -> list[str]:
     rows = [[s["label"], str(len(exp.evaluated(s, benchmark)))]
             + [pm(exp.summary_values(s, benchmark, k), 3) for k in MAP_KEYS]
             + [pm(exp.summary_values(s, benchmark, "multi.rank_distance"), 1)]
-            for s in exp.systems]
+            for s in exp.systems_on(benchmark)]
     lines += ["", f"### Table 1 and 2 (ours): mAP and rank distance on {name}", "",
               markdown_table(["system", "runs"] + MAP_HEADER, rows)]
     rows = [[backbone, PAPER_SAMPLING[sampling]] + [fmt(v) for v in values[benchmark]]
@@ -60,7 +61,7 @@ def overview(exp: Experiment, benchmark: str, paper: dict) -> list[str]:
                   markdown_table(["paper backbone", "sampling"] + MAP_HEADER, rows)]
     rows = [[s["label"]] + [pm(exp.summary_values(s, benchmark, k), 3) for k in
                             ("mono.recall@1", "cross.recall@1", "multi.recall@10")]
-            for s in exp.systems]
+            for s in exp.systems_on(benchmark)]
     return lines + ["", f"### Recall on {name}", "",
                     markdown_table(["system", "Mo R@1", "Cr R@1", "Mul R@10"], rows)]
 
@@ -78,7 +79,7 @@ def per_language(exp: Experiment, benchmark: str) -> list[str]:
     name = bench_name(benchmark)
     langs = exp.languages(benchmark) + ["mean"]
     lines = []
-    systems = exp.trained_systems
+    systems = exp.systems_on(benchmark, exp.trained_systems)
     if systems:
         for title, metrics in (("mAP", ("map", "map", "map")),
                                ("recall (R@1 for Mo and Cr, R@10 for Mul)",
@@ -90,7 +91,7 @@ def per_language(exp: Experiment, benchmark: str) -> list[str]:
                               for s in systems] for lang in langs]
             lines += ["", f"### Per query language, {title} (Table 3 layout), {name}", "",
                       "Fine-tuned systems, mean over seeds.", "", markdown_table(header, rows)]
-    baselines = exp.baselines
+    baselines = exp.systems_on(benchmark, exp.baselines)
     if baselines:
         header = ["q-lang"] + [f"{st} {s['label']}" for s in baselines
                                for st in ("Mo", "Cr", "Mul")]
@@ -99,12 +100,13 @@ def per_language(exp: Experiment, benchmark: str) -> list[str]:
                 for lang in langs]
         lines += ["", f"### Per query language, baselines (mAP), {name}", "",
                   markdown_table(header, rows)]
+    shown = exp.systems_on(benchmark)
     rows = [[lang] + [_lang_mean(exp, s, benchmark, lang, "multi", "rank_distance", 1)
-                      for s in exp.systems] for lang in langs]
+                      for s in shown] for lang in langs]
     return lines + ["", f"### Language bias per query language (Table 7 layout), {name}", "",
                     ("Mean rank distance in the multilingual pool (lower is better), mean "
                      "over seeds."), "",
-                    markdown_table(["q-lang"] + [s["label"] for s in exp.systems], rows)]
+                    markdown_table(["q-lang"] + [s["label"] for s in shown], rows)]
 
 
 def _method(options: dict, n_tests: int) -> str:

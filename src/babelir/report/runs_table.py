@@ -12,7 +12,9 @@ The tidy table has one row per number of a run's ``eval/<benchmark>/results.json
 * ``value``: the number (NaN where results.json holds null).
 
 A run counts as evaluated on a benchmark when both its results.json and per_query.npz are
-kept; only those runs' numbers are in the table.
+kept; only those runs' numbers are in the table. The validation pools of the manifest
+(``validation``: mlqa-val, xnli-val, kept under grid/<run>/eval/<pool>/ like benchmarks) are
+loaded the same way: their rows are in the table with the pool as ``benchmark``.
 """
 
 from __future__ import annotations
@@ -150,6 +152,27 @@ class Experiment:
         return self.manifest["systems"]
 
     @property
+    def validation(self) -> list[str]:
+        """The validation pools every run is evaluated on (none before they existed)."""
+        return self.manifest.get("validation", [])
+
+    def scope(self, run: RunFiles) -> list[str]:
+        """What the run is to be evaluated on: the validation pools, then the benchmarks
+        unless it is a validation-only run (``evaluate: validation``)."""
+        tests = [] if run.info.get("evaluate") == "validation" else self.benchmarks
+        return self.validation + tests
+
+    def systems_on(self, benchmark: str, systems: list[dict] | None = None) -> list[dict]:
+        """The systems (default all) with at least one evaluated run on ``benchmark``."""
+        return [s for s in (self.systems if systems is None else systems)
+                if self.evaluated(s, benchmark)]
+
+    def validation_only(self, system: dict) -> bool:
+        """Whether the system is evaluated on the validation pools only."""
+        return bool(system["runs"]) and all(self.runs[r].info.get("evaluate") == "validation"
+                                            for r in system["runs"])
+
+    @property
     def sig(self) -> dict:
         return self.manifest.get("significance") or {}
 
@@ -213,7 +236,8 @@ def load_experiment(results_dir: str | Path) -> Experiment:
         raise BabelirError(f"{results_dir / 'manifest.json'} not found: is {results_dir} the "
                            "results folder of `babelir experiment`?")
     benchmarks = manifest["benchmarks"]
-    runs = {name: load_run(results_dir / GRID / name, name, info, benchmarks)
+    evaluated = benchmarks + manifest.get("validation", [])
+    runs = {name: load_run(results_dir / GRID / name, name, info, evaluated)
             for name, info in manifest["runs"].items()}
     leakage = {b: read_json(results_dir / "leakage" / f"{b}.json") for b in benchmarks}
     return Experiment(results_dir, manifest, runs, read_json(results_dir / "pairs.summary.json"),

@@ -37,23 +37,37 @@ def test_options(exp: Experiment) -> dict:
 # ------------------------------------------------------------------------------ comparisons
 
 
-def comparisons(exp: Experiment) -> list[tuple[dict, dict]]:
+def comparisons(exp: Experiment, benchmark: str | None = None) -> list[tuple[dict, dict]]:
     """The manifest's ``comparisons``; without them, every hybrid system against every pure
-    strategy."""
+    strategy. Systems evaluated on the validation pools only are never compared; with
+    ``benchmark``, only the comparisons whose two systems are both evaluated there."""
     by_name = {s["name"]: s for s in exp.systems}
     pairs = exp.manifest.get("comparisons")
     if pairs is None:
         hybrids = [s for s in exp.trained_systems if s["strategy"] == "hybrid"]
         others = [s for s in exp.trained_systems if s["strategy"] in ("xx-mono", "xy")]
-        return [(h, o) for h in hybrids for o in others]
-    return [(by_name[a], by_name[b]) for a, b in pairs]
+        chosen = [(h, o) for h in hybrids for o in others]
+    else:
+        chosen = [(by_name[a], by_name[b]) for a, b in pairs]
+    chosen = [(a, b) for a, b in chosen
+              if not exp.validation_only(a) and not exp.validation_only(b)]
+    if benchmark is None:
+        return chosen
+    return [(a, b) for a, b in chosen
+            if exp.evaluated(a, benchmark) and exp.evaluated(b, benchmark)]
 
 
-def baseline_comparisons(exp: Experiment) -> list[tuple[dict, dict]]:
+def baseline_comparisons(exp: Experiment, benchmark: str | None = None
+                         ) -> list[tuple[dict, dict]]:
     """Each system that is compared above (the first of a comparison) against each system
-    that was not trained (BM25, the zero-shot model)."""
+    that was not trained (BM25, the zero-shot model); with ``benchmark``, those evaluated
+    there."""
     firsts = list({a["name"]: a for a, _ in comparisons(exp)}.values())
-    return [(a, b) for a in firsts for b in exp.baselines]
+    baselines = exp.baselines
+    if benchmark is not None:
+        firsts, baselines = (exp.systems_on(benchmark, firsts),
+                             exp.systems_on(benchmark, baselines))
+    return [(a, b) for a in firsts for b in baselines]
 
 
 # ------------------------------------------------------------------------------ tests
@@ -112,7 +126,7 @@ def seed_tests(exp: Experiment, benchmark: str) -> list[dict]:
     from scipy.stats import ttest_ind
 
     out = []
-    for a, b in comparisons(exp):
+    for a, b in comparisons(exp, benchmark):
         for setting in SETTINGS:
             va = exp.summary_values(a, benchmark, setting)
             vb = exp.summary_values(b, benchmark, setting)
