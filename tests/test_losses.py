@@ -51,7 +51,7 @@ def test_distillation_is_zero_before_training_and_kd_matches_encode(tiny_model):
     model.eval()
     mnrl, anchored = _loss(model, 0.7, 0.3)
     batch = [features(model, QUERIES, "", "cpu"), features(model, PASSAGES, "", "cpu")]
-    plain = float(mnrl([dict(f) for f in batch], None))
+    plain = float(mnrl([dict(f) for f in batch], None).detach())
     sources = ["query: The cat sleeps.", "passage: It rains today."]
     translations = ["query: Die Katze schläft.", "passage: Hoy llueve."]
     parallel = (features(model, sources, "", "cpu"), features(model, translations, "", "cpu"))
