@@ -13,6 +13,7 @@ from babelir.errors import BabelirError
 from babelir.experiment import load_experiment, run_experiment
 from babelir.models.tiny import build_tiny_model
 from babelir.retrieval.centring import CENTRING_FILE
+from babelir.retrieval.dense import model_fingerprint
 from babelir.settings import cache_dir
 
 LANGS = ["de", "es", "zh"]
@@ -84,6 +85,9 @@ def test_post_processed_runs_end_to_end(tmp_path, data_dir, monkeypatch):
     record = json.loads((work / "wise-s0" / "model" / "babelir-merge.json").read_text())
     assert record["weight"] == 0.5 and record["tuned"]["location"].endswith("hybrid-s0/final")
     assert (work / "zeroshot-centred" / "model" / CENTRING_FILE).is_file()
+    # a centred copy shares the base model's embedding cache (same fingerprint)
+    assert model_fingerprint(str(work / "zeroshot-centred" / "model")) == \
+        model_fingerprint(str(tiny))
     manifest = json.loads((results / "manifest.json").read_text())
     assert manifest["validation"] == ["mlqa-val"]
     assert manifest["runs"]["wise-s0"]["done"] == {"mlqa-val": True}

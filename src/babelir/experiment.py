@@ -114,9 +114,11 @@ def model_for(exp: Experiment, run: Run) -> str:
     from babelir.settings import cache_dir, data_dir
 
     folder = exp.work_dir(run.name) / "model"
-    record = {"from": base, **run.post}
-    if (folder / POST_RECORD).is_file() and \
-            json.loads((folder / POST_RECORD).read_text(encoding="utf-8")) == record:
+    # the record sits beside the folder: a file inside would change the model's fingerprint,
+    # and a centred copy would no longer share its base model's embedding cache
+    record, record_path = {"from": base, **run.post}, exp.work_dir(run.name) / POST_RECORD
+    if folder.is_dir() and record_path.is_file() and \
+            json.loads(record_path.read_text(encoding="utf-8")) == record:
         return str(folder)
     cache, merged = cache_dir(exp.cache_dir), base
     if "merge" in run.post:
@@ -134,7 +136,7 @@ def model_for(exp: Experiment, run: Run) -> str:
                                "$BABELIR_DATA")
         _say(f"{run.name}: per-language centring of {merged}")
         centre_model(str(merged), folder, folder_data, cache)
-    (folder / POST_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return str(folder)
 
 
