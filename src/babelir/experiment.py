@@ -117,6 +117,8 @@ def model_for(exp: Experiment, run: Run) -> str:
     # the record sits beside the folder: a file inside would change the model's fingerprint,
     # and a centred copy would no longer share its base model's embedding cache
     record, record_path = {"from": base, **run.post}, exp.work_dir(run.name) / POST_RECORD
+    if (folder / POST_RECORD).is_file() and not record_path.is_file():
+        (folder / POST_RECORD).replace(record_path)  # where an earlier babelir wrote it
     if folder.is_dir() and record_path.is_file() and \
             json.loads(record_path.read_text(encoding="utf-8")) == record:
         return str(folder)
