@@ -154,3 +154,14 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
                                         "slow (see tests/conftest.py)")
         for seconds, name in sorted(_over_time, reverse=True):
             terminalreporter.write_line(f"{seconds:6.1f} s  {name}")
+
+
+@pytest.fixture(scope="session")
+def pairs_file(data_dir, tmp_path_factory):
+    """MLQA-test training pairs in de/es/zh (the training tests' small real pairs file)."""
+    from babelir.data.pairs import make_pairs
+
+    pairs, _ = make_pairs(["mlqa-test"], data_dir, languages=["de", "es", "zh"])
+    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
+    pairs.to_parquet(path)
+    return path

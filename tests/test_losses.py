@@ -11,7 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from babelir.data.pairs import make_pairs
 from babelir.errors import BabelirError
 from babelir.models.tiny import build_tiny_model
 from babelir.settings import cache_dir
@@ -23,14 +22,6 @@ from babelir.training.run import features, train
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", cache_dir())
-
-
-@pytest.fixture(scope="module")
-def pairs_file(data_dir, tmp_path_factory):
-    pairs, _ = make_pairs(["mlqa-test"], data_dir, languages=["de", "es", "zh"])
-    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
-    pairs.to_parquet(path)
-    return path
 
 
 QUERIES = ["query: Wer schrieb den Steppenwolf?", "query: ¿Quién escribió Rayuela?"]

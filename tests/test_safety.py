@@ -329,16 +329,6 @@ class _RunsCode:
         return (Path.touch, (self.path,))
 
 
-@pytest.fixture(scope="module")
-def pairs_file(data_dir, tmp_path_factory):
-    from babelir.data.pairs import make_pairs
-
-    pairs, _ = make_pairs(["mlqa-test"], data_dir, languages=["de", "es", "zh"])
-    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
-    pairs.to_parquet(path)
-    return path
-
-
 def _config(pairs_file, data_dir, out, **overrides):
     from babelir.training.config import load_config
 

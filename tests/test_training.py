@@ -29,14 +29,6 @@ def tiny_model(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny", cache_dir())
 
 
-@pytest.fixture(scope="module")
-def pairs_file(data_dir, tmp_path_factory):
-    pairs, _ = make_pairs(["mlqa-test"], data_dir, languages=LANGS)
-    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
-    pairs.to_parquet(path)
-    return path
-
-
 def _config(tiny_model, pairs_file, data_dir, out, **overrides):
     values = dict(pairs=str(pairs_file), out=str(out), model=str(tiny_model), batch_size=8,
                   steps=6, eval_every=3, save_every=3, dev_batches=2, max_length=32,
