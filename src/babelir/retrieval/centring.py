@@ -27,6 +27,7 @@ embeddings; the estimate is one ``numpy.mean`` per language.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,8 +117,9 @@ def estimate_centring(encode, sentences: dict[str, list[str]],
     return LanguageCentring(languages, means, dict(meta or {}, sentences_per_language=counts))
 
 
-def identify_languages(texts: Sequence[str], candidates: Sequence[str]) -> list[str]:
-    """The language of each text (py3langid, restricted to ``candidates``)."""
+@functools.lru_cache(maxsize=8)
+def _identifier(candidates: tuple[str, ...]):
+    """py3langid's identifier restricted to ``candidates`` (loaded once per language set)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
@@ -125,4 +127,10 @@ def identify_languages(texts: Sequence[str], candidates: Sequence[str]) -> list[
     if not known:
         raise BabelirError(f"py3langid knows none of the languages {list(candidates)}")
     identifier.set_languages(known)
+    return identifier
+
+
+def identify_languages(texts: Sequence[str], candidates: Sequence[str]) -> list[str]:
+    """The language of each text (py3langid, restricted to ``candidates``)."""
+    identifier = _identifier(tuple(candidates))
     return [identifier.classify(text)[0] for text in texts]
