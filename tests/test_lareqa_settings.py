@@ -45,3 +45,22 @@ def test_own_language_share_counts_the_query_language_in_the_top_k():
                        [0.0, 0.0, 0.0, 0.9, 0.8, 0.7],   # en query: top 3 all de
                        [0.0, 0.0, 0.0, 0.9, 0.8, 0.7]])  # de query: top 3 all de
     np.testing.assert_allclose(own_language_share(_bench(), scores, 3), [2 / 3, 0.0, 1.0])
+
+
+def test_a_monolingual_pool_has_mo_and_mul_but_no_cr():
+    # tydi-val's shape: every question exists in its own language only
+    bench = RetrievalBenchmark(
+        name="mono", languages=("de", "en"),
+        cand_ids=[f"c{i}" for i in range(4)], cand_lang=np.array([0, 0, 1, 1]),
+        cand_sentences=["s"] * 4, cand_contexts=["c"] * 4,
+        query_ids=["de/a", "en/b"], query_xids=["de/a", "en/b"],
+        query_lang=np.array([0, 1]), query_texts=["a", "b"],
+        gold=np.array([[1, -1], [-1, 2]]), files={})
+    scores = np.array([[0.9, 0.8, 0.0, 0.0],    # de/a: gold 1 is rank 2 in de, rank 2 pooled
+                       [0.0, 0.0, 0.5, 0.9]])   # en/b: gold 2 rank 2 in en; pooled: 3 > 2 > rest
+    macro = evaluate(bench, ScoreMatrices(scores, scores)).macro()
+    assert macro["mono.map"] == pytest.approx(0.5)
+    assert macro["multi.map"] == pytest.approx(0.5)
+    assert np.isnan(macro["cross.map"]) and np.isnan(macro["cross.recall@1"])
+    assert {k for k in macro if k.startswith("cross.")} == \
+        {k.replace("mono.", "cross.") for k in macro if k.startswith("mono.")}

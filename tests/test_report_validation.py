@@ -226,6 +226,17 @@ def test_untuned_model_is_the_zero_shot_system_without_post_processing(built):
     assert render_validation.columns("xnli-val")[0] == ("cross.map", "xnli-val Cr")
 
 
+def test_a_pool_without_parallel_questions_shows_mo_only():
+    assert render_validation.columns("tydi-val") == [("mono.map", "tydi-val Mo")]
+    exp = load_experiment(SOURCE)
+    exp.manifest["validation"] = ["mlqa-val", "xnli-val", "tydi-val"]
+    parts = render_validation.score_parts(exp)
+    assert parts == [("mlqa-val", "mono.map"), ("mlqa-val", "cross.map"),
+                     ("mlqa-val", "multi.map"), ("xnli-val", "cross.map"),
+                     ("xnli-val", "multi.map"), ("tydi-val", "mono.map")]
+    assert render_validation.mo_pools(exp) == ["mlqa-val", "tydi-val"]
+
+
 def test_no_validation_no_section():
     exp = load_experiment(SOURCE)
     assert exp.validation == []

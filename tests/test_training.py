@@ -178,3 +178,15 @@ def test_cached_loss_and_hard_negatives(tiny_model, pairs_file, data_dir, tmp_pa
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 3
     with pytest.raises(BabelirError, match="mine-negatives"):
         train(_config(tiny_model, pairs_file, data_dir, tmp_path / "x", hard_negatives=True))
+
+
+def test_select_on_names_a_validation_pool_never_a_test_benchmark():
+    from babelir.errors import BabelirError
+    from babelir.training.trainer import parse_select_on
+
+    assert parse_select_on("dev_loss") is None
+    assert parse_select_on("tydi-val:mono_map") == ("tydi-val", "mono_map")
+    assert parse_select_on("mlqa-val:mean_map") == ("mlqa-val", "mean_map")
+    for bad in ("xquad-r:mean_map", "mlqa-val:nope", "mlqa-val"):
+        with pytest.raises(BabelirError, match="select_on"):
+            parse_select_on(bad)

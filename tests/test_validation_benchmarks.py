@@ -98,7 +98,7 @@ def test_defaults_match_build_pairs():
 
 def test_registry_keeps_test_benchmarks_apart():
     assert set(BENCHMARKS) == {"xquad-r", "mlqa-r"}  # experiments' `auto` list unchanged
-    assert set(VALIDATION_BENCHMARKS) == {"mlqa-val", "xnli-val"}
+    assert set(VALIDATION_BENCHMARKS) == {"mlqa-val", "xnli-val", "tydi-val"}
     assert get_benchmark("mlqa-val").source == "mlqa-test"
     with pytest.raises(BabelirError, match="xnli-val"):
         get_benchmark("nope")

@@ -33,7 +33,7 @@ SYSTEM_KEYS = ("name", "label", "model", "strategy", "alpha", "seeds", "override
                "centre", "evaluate")
 #: validation pools built from the training side (``data/validation.py``): every run is
 #: evaluated on those the experiment lists under ``validation:``
-VALIDATION_POOLS = ("mlqa-val", "xnli-val")
+VALIDATION_POOLS = ("mlqa-val", "xnli-val", "tydi-val")
 STRATEGY_LABELS = {"xx-mono": "X-X-mono", "xy": "X-Y", "hybrid": "Hybrid", "xx": "X-X",
                    "en-en": "En-En"}
 

@@ -109,6 +109,14 @@ VALIDATION_BENCHMARKS: dict[str, ValidationSpec] = {
         source="xnli",
         file_suffix=".tsv",
     ),
+    "tydi-val": ValidationSpec(
+        name="tydi-val",
+        languages=("en", "ko", "sw"),
+        relative_dir="tydiqa/goldp-train",
+        url_template="",
+        licence="Apache-2.0",
+        source="tydiqa-goldp:train",
+    ),
 }
 
 

@@ -2,8 +2,8 @@
 rule 4: choose settings on a held-out part of the training sources, split by paragraph or
 article, never on the evaluation sets). XQuAD-R stays the test set.
 
-Both are ``RetrievalBenchmark`` objects, so ``babelir eval --benchmark mlqa-val`` (or
-``xnli-val``) scores them exactly like XQuAD-R: Mo / Cr / Mul mAP, recall, rank distance.
+All are ``RetrievalBenchmark`` objects, so ``babelir eval --benchmark mlqa-val`` (or
+``xnli-val``, ``tydi-val``) scores them exactly like XQuAD-R: Mo / Cr / Mul mAP, recall, rank distance.
 They are registered in ``babelir.data.registry.VALIDATION_BENCHMARKS`` and loaded through
 ``babelir.data.lareqa.load_benchmark``; they need the data folder only (no download).
 
@@ -37,6 +37,22 @@ row of the same language is left out (``dev_rows``).
     an identity search (the query text is its own gold candidate) and carries no signal;
     read Cr, Mul and rank distance.
 
+``tydi-val`` (source ``tydiqa-goldp:train``: TyDi GoldP train en / ko / sw, never trained on)
+    The one pool whose candidates are **sentences**, like XQuAD-R's: the two pools above rank
+    paragraphs (mlqa-val) or whole sentences that are translations (xnli-val), so neither
+    sees what fine-tuning on paragraph positives does to answer-sentence search. TyDi GoldP
+    train has its answers (unlike MLQA test and TyDi dev), and ``build-pairs``' default
+    sources do not use it. The first ``TYDI_MAX_PARAGRAPHS`` distinct paragraphs of each
+    language in a fixed hash order are kept; every sentence of them is a candidate
+    (``babelir.data.splitting``; the paragraph is its context), and a question's gold is
+    the one sentence its answer lies in (questions whose answer spans two sentences are
+    left out). TyDi questions are native to each language, not parallel: **only Mo is
+    defined** (Cr is NaN; Mul searches the pooled sentences of all three languages for the
+    one gold sentence of the query's language, so a model biased toward the query's
+    language is not penalised: read Mo). TyDi GoldP train questions are MIRACL dev topics
+    (data README §2): a question equal to a MIRACL dev topic of its language is left out,
+    so selecting on this pool does not select on MIRACL.
+
 A language left without candidates or without queries (a small ``max_articles`` subset) is
 dropped; if the caller named it in ``languages``, that is an error instead.
 """
@@ -60,6 +76,8 @@ DEV_FRACTION = 0.05
 SEED = 0
 #: at most this many XNLI premise groups (the dev split holds about 130 of the 2,500)
 XNLI_MAX_PREMISES = 500
+#: distinct TyDi GoldP train paragraphs kept per language in ``tydi-val``
+TYDI_MAX_PARAGRAPHS = 300
 
 _FILE_PATTERNS = {
     "mlqa-test": re.compile(r"^(test-context-[a-z]{2}-question-[a-z]{2})\.json$"),
@@ -207,7 +225,77 @@ def build_xnli_val(data_dir: Path, languages: list[str] | None = None,
     return pool_from_rows(spec.name, rows, langs, files, tuple(languages or ()))
 
 
-BUILDERS = {"mlqa-val": build_mlqa_val, "xnli-val": build_xnli_val}
+def _miracl_topics(data_dir: Path, lang: str) -> set[str]:
+    """The MIRACL dev topics of ``lang`` in the data folder (none when absent)."""
+    from babelir.data.miracl import load_topics, topics_file
+
+    path = topics_file(Path(data_dir), lang)
+    return {t.strip() for t in load_topics(path).values()} if path.is_file() else set()
+
+
+def _answer_sentence_rows(examples, max_paragraphs: int) -> list[tuple]:
+    """(example, sentence spans, gold span index) of the first ``max_paragraphs`` distinct
+    paragraphs (in hash order) whose answer lies in exactly one sentence."""
+    by_context: dict[str, list] = {}
+    for example in examples:
+        by_context.setdefault(example.context, []).append(example)
+    kept = sorted(by_context, key=_hash)[:max_paragraphs]
+    rows = []
+    for context in sorted(kept, key=lambda c: by_context[c][0].id):
+        spans = by_context[context][0].sentence_spans()
+        for example in by_context[context]:
+            touched = example.answer_sentences(spans)
+            if len(touched) == 1:
+                rows.append((example, spans, touched[0]))
+    return rows
+
+
+def build_tydi_val(data_dir: Path, languages: list[str] | None = None,
+                   max_articles: int | None = None, max_paragraphs: int = TYDI_MAX_PARAGRAPHS,
+                   spec: ValidationSpec | None = None) -> RetrievalBenchmark:
+    """``tydi-val``: question -> answer SENTENCE pools of TyDi GoldP train (Mo only)."""
+    from babelir.data.registry import VALIDATION_BENCHMARKS
+    from babelir.data.sources.tydiqa import read_tydiqa_goldp
+
+    spec = spec or VALIDATION_BENCHMARKS["tydi-val"]
+    max_articles = check_max_articles(max_articles)
+    langs = check_languages(spec, languages)
+    limit = min(max_paragraphs, max_articles) if max_articles else max_paragraphs
+    cand_ids, cand_lang, sentences, contexts = [], [], [], []
+    query_ids, query_lang, query_texts, gold_index = [], [], [], []
+    for j, lang in enumerate(langs):
+        topics = _miracl_topics(data_dir, lang)
+        examples = [e for e in read_tydiqa_goldp(data_dir, ("train",), [lang])
+                    if e.question and e.question.strip() not in topics]
+        seen: dict[str, int] = {}  # sentence text -> pooled index, per language
+        for example, spans, gold in _answer_sentence_rows(examples, limit):
+            index_of = []
+            for start, end in spans:
+                text = example.context[start:end]
+                if text not in seen:
+                    seen[text] = len(cand_ids)
+                    cand_ids.append(f"{lang}/{_hash(example.context)}/{start}")
+                    cand_lang.append(j)
+                    sentences.append(text)
+                    contexts.append(example.context)
+                index_of.append(seen[text])
+            query_ids.append(f"{lang}/{example.id}")
+            query_lang.append(j)
+            query_texts.append(example.question)
+            gold_index.append(index_of[gold])
+    gold = np.full((len(query_ids), len(langs)), -1, dtype=np.int64)
+    gold[np.arange(len(query_ids)), query_lang] = gold_index
+    files = {f"train-{lang}": str(Path(data_dir) / spec.relative_dir /
+                                  f"tydiqa.goldp.{lang}.train.json") for lang in langs}
+    return RetrievalBenchmark(
+        name=spec.name, languages=langs, cand_ids=cand_ids,
+        cand_lang=np.asarray(cand_lang, dtype=np.int64), cand_sentences=sentences,
+        cand_contexts=contexts, query_ids=query_ids, query_xids=list(query_ids),
+        query_lang=np.asarray(query_lang, dtype=np.int64), query_texts=query_texts,
+        gold=gold, files=files)
+
+
+BUILDERS = {"mlqa-val": build_mlqa_val, "xnli-val": build_xnli_val, "tydi-val": build_tydi_val}
 
 
 def _data_root(spec: ValidationSpec, data_dir: Path | None, cache_dir: Path | None) -> Path:

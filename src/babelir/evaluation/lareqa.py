@@ -77,14 +77,18 @@ class LareqaResults:
         return out
 
     def macro(self) -> dict[str, float]:
-        """Macro averages over query languages, keyed "<setting>.<metric>"."""
+        """Macro averages over query languages, keyed "<setting>.<metric>"; NaN for a setting
+        no query can be scored in (Cr of a pool whose gold is in the query's language only)."""
         out = {}
+        names = [n for n in next(iter(self.mono().values()), {}) if not n.startswith("n_")]
         for setting, table in (("mono", self.mono()), ("cross", self.cross()),
                                ("multi", self.multi)):
             for name in next(iter(table.values()), {}):
                 if name.startswith("n_"):
                     continue
                 out[f"{setting}.{name}"] = float(np.mean([row[name] for row in table.values()]))
+            if not table:  # no query has gold in another language (a monolingual pool)
+                out.update({f"{setting}.{name}": float("nan") for name in names})
         return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +36,8 @@ from babelir.io import atomic_path
 #: how each benchmark is named on the card (``data.registry`` names are the dataset types)
 BENCHMARK_TITLES = {"xquad-r": "XQuAD-R", "mlqa-r": "MLQA-R",
                     "mlqa-val": "MLQA dev split (babelir validation pool)",
-                    "xnli-val": "XNLI dev split (babelir validation pool)"}
+                    "xnli-val": "XNLI dev split (babelir validation pool)",
+                    "tydi-val": "TyDi QA GoldP train answer sentences (babelir validation pool)"}
 #: the Hub model the bundled default is a 4-bit copy of (``models.registry``)
 BUNDLED_UPSTREAM = {"multilingual-e5-small": "intfloat/multilingual-e5-small"}
 #: settings of the run folder that say where things were, not how the model was trained
@@ -221,6 +223,8 @@ def eval_results(evaluations: list[dict]) -> list:
         if config.get("max_articles"):
             subset.append(f"first {config['max_articles']} articles")
         for key, value in lareqa_metrics(summary).items():
+            if math.isnan(value):  # NaN: a setting the pool does not define (tydi-val's Cr)
+                continue
             out.append(EvalResult(
                 task_type="information-retrieval", task_name="Information Retrieval",
                 dataset_type=benchmark, dataset_name=BENCHMARK_TITLES.get(benchmark, benchmark),

@@ -34,7 +34,7 @@ from babelir.errors import BabelirError
 from babelir.sampling import shard
 from babelir.training.checkpoint import resume_checkpoint, save_checkpoint
 
-VALIDATION_POOLS = ("mlqa-val", "xnli-val")
+VALIDATION_POOLS = ("mlqa-val", "xnli-val", "tydi-val")
 MEAN_MAP = "mean_map"
 
 
@@ -67,7 +67,8 @@ class Validator:
     def __call__(self, model) -> tuple[float, dict]:
         metrics = self.evaluator.compute_metrics(model)
         if self.metric == MEAN_MAP:
-            score = float(np.mean([metrics[f"{s}_map"] for s in ("mono", "cross", "multi")]))
+            # nanmean: Cr is NaN on a monolingual pool (tydi-val)
+            score = float(np.nanmean([metrics[f"{s}_map"] for s in ("mono", "cross", "multi")]))
         else:
             score = metrics[self.metric]
         return score, {k: metrics[k] for k in sorted(metrics) if k.endswith(("_map", "distance"))}
