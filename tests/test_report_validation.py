@@ -66,6 +66,8 @@ def _extra_system(folder: Path, manifest: dict, name: str) -> None:
     run_dir.mkdir(parents=True)
     config = yaml.safe_load((SOURCE / "grid" / "hybrid-s0" / "config.yaml").read_text())
     (run_dir / "config.yaml").write_text(yaml.safe_dump({**config, **changes}))
+    for kept in ("train_log.jsonl", "history.json", "run.json"):  # a training's own files
+        shutil.copyfile(SOURCE / "grid" / "hybrid-s0" / kept, run_dir / kept)
     _write_pool(run_dir, "hybrid-s0", factor)
     manifest["systems"].append({**next(s for s in manifest["systems"] if s["name"] == "hybrid"),
                                 "name": name, "runs": [run],
@@ -264,3 +266,20 @@ def test_real_bm25_mlqa_val_evaluation_in_the_table(tmp_path, data_dir):
     assert not math.isnan(render_validation.score(exp, exp.systems[0]))
     assert np.isclose(float(re.sub(r"[*]", "", rows[0][-1])),
                       (s["mono.map"] + s["cross.map"] + s["multi.map"]) / 3, atol=5e-4)
+
+
+@pytest.mark.slow  # builds the report (~30 s)
+def test_setup_and_training_tables_show_levers_and_shared_trainings(built):
+    folder, _ = built
+    text = (folder / "REPORT.md").read_text(encoding="utf-8")
+    _, rows = _table(_section(text, "Set-up"))
+    what = {row[3]: row[1] for row in rows}
+    assert what["hybrid-wise-s0"].endswith("WiSE-FT λ 0.5 with the untuned model")
+    assert "distill_weight `1.0`" in what["distill-s0"]
+    assert "distill_weight `0.0`" in what["hybrid-s0"]
+    assert "**Warning**" not in _section(text, "Set-up")  # differing on purpose: validated
+    training = _section(text, "Training")
+    header, rows = _table(training)
+    assert "validation score" not in header  # every run here selects on dev loss
+    names = [row[0].strip("`") for row in rows]
+    assert "distill-s0" in names and "hybrid-wise-s0" not in names  # shared training

@@ -12,6 +12,7 @@ from babelir.report.render import bench_name, fmt, run_labels, short
 from babelir.report.runs_table import Experiment
 from babelir.report.tables import markdown_table
 
+VALIDATION_ANCHOR = "#validation-how-the-recipe-was-chosen"
 NOT_COMPARED = {"strategy", "alpha", "seed", "out", "stop_after", "log_batches", "data_dir",
                 "cache_dir", "device"}
 ALIASES = ("For one seed the samplers draw, at every step, exactly the X-Y "
@@ -60,26 +61,57 @@ def differing_training_settings(exp: Experiment) -> list[str]:
     return [k for k in keys if len({json.dumps(r.config.get(k)) for r in runs}) > 1]
 
 
+def _default(key: str):
+    """A training setting's default (``TrainConfig``): what a config.yaml written before the
+    setting existed means."""
+    import dataclasses
+
+    from babelir.training.config import TrainConfig
+
+    field = next((f for f in dataclasses.fields(TrainConfig) if f.name == key), None)
+    return None if field is None or field.default is dataclasses.MISSING else field.default
+
+
+def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
+    """A system's kind and strategy, the training settings in which the fine-tuned runs
+    differ (``differing``), and its post-processing (WiSE-FT λ, centring)."""
+    what = {"bm25": "BM25 (no training)",
+            "zeroshot": f"`{system['model']}`, not fine-tuned"}.get(system["kind"])
+    parts = []
+    if what is None:
+        what = f"fine-tuned, strategy `{system['strategy']}`" + (
+            f", alpha {system['alpha']:g}" if system["strategy"] == "hybrid" else "")
+        config = next((exp.runs[r].config for r in system["runs"] if exp.runs[r].config), {})
+        parts = [f"{k} `{json.dumps(config.get(k, _default(k)))}`" for k in differing]
+    post = next((exp.runs[r].info.get("post") for r in system["runs"]
+                 if exp.runs[r].info.get("post")), None) or {}
+    if "merge" in post:
+        parts.append(f"WiSE-FT λ {post['merge']:g} with the untuned model")
+    if post.get("centre"):
+        parts.append("centred per language")
+    return ", ".join([what, *parts])
+
+
 def setup(exp: Experiment) -> list[str]:
+    differing = differing_training_settings(exp)
     rows = []
     for s in exp.systems:
-        what = {"bm25": "BM25 (no training)",
-                "zeroshot": f"`{s['model']}`, not fine-tuned"}.get(s["kind"])
-        if what is None:
-            what = f"fine-tuned, strategy `{s['strategy']}`" + (
-                f", alpha {s['alpha']:g}" if s["strategy"] == "hybrid" else "")
         seeds = ", ".join(str(x) for x in s["seeds"]) if s["seeds"] else "—"
-        rows.append([s["label"], what, seeds, ", ".join(s["runs"])])
+        rows.append([s["label"], _what(exp, s, differing), seeds, ", ".join(s["runs"])])
     lines = ["## Set-up", "", markdown_table(["system", "what", "seeds", "runs (grid/)"], rows)]
     common = common_training_settings(exp)
     if common:
         lines += ["", ("Every fine-tuned run has the same settings except strategy, alpha "
-                  "and seed (from each run's config.yaml):"), "",
+                  "and seed" + "".join(f", {k}" for k in differing)
+                  + " (from each run's config.yaml):"), "",
                   markdown_table(["setting", "value"],
                                  [[k, f"`{v}`"] for k, v in common.items()])]
-    differing = differing_training_settings(exp)
-    if differing:
+    if differing and not exp.validation:
         lines += ["", "**Warning**: fine-tuned runs differ in " + ", ".join(differing) + "."]
+    elif differing:
+        lines += ["", ("The fine-tuned systems differ on purpose in " + ", ".join(differing)
+                       + " (column *what*): each value was chosen or compared on the "
+                       f"validation pools ([Validation]({VALIDATION_ANCHOR})).")]
     aliases = exp.manifest.get("aliases") or {}
     if aliases:
         lines += ["", "**Aliases** (trained once, used twice): "
@@ -132,24 +164,37 @@ def training(exp: Experiment, link: str | None, window: int) -> list[str]:
     if link is None:
         return []
     label = run_labels(exp)
+    # a post-processed run shares its source run's training: one row per training
+    runs = [r for r in exp.logged_runs() if not r.info.get("source")]
+    on_validation = any((r.config or {}).get("select_on", "dev_loss") != "dev_loss"
+                        for r in runs)
     rows = []
-    for r in exp.logged_runs():
+    for r in runs:
         c, h = r.config or {}, r.history or {}
         minutes = h.get("step_seconds_total")
         rows.append([f"`{r.name}`", label.get(r.name, "—"), c.get("strategy", "—"),
                      f"{c['alpha']:g}" if c.get("strategy") == "hybrid" else "—",
                      str(c.get("seed", "—")), f"{r.log[-1]['step']} / {c.get('steps')}",
                      str(h.get("best_step", "—")), fmt(h.get("best_dev_loss"), 4),
+                     *([fmt(h.get("best_score"), 4)] if on_validation else []),
                      fmt(float(np.mean([x["loss"] for x in r.log[-10:]])), 4),
                      fmt(minutes / 60 if minutes is not None else None, 1),
                      (r.run or {}).get("device", "—")])
     smoothing = f"moving average over {window} steps" if window > 1 else "not smoothed"
+    selected = ("Selected step = the checkpoint with the best validation score on the pool "
+                "and metric of the run's `select_on` (config.yaml), which became the final "
+                "model; dev loss and validation score at that step" if on_validation else
+                "Selected step = lowest dev loss (the final model)")
+    shared = any(r.info.get("source") for r in exp.logged_runs())
     return ["## Training", "",
-            ("Selected step = lowest dev loss (the final model); train loss = mean of the "
-             "last 10 steps; minutes = sum of the step times in train_log.jsonl."), "",
+            (f"{selected}; train loss = mean of the last 10 steps; minutes = sum of the step "
+             "times in train_log.jsonl." + (" One row per training: a post-processed run "
+                                            "(WiSE-FT, centring) shares its source run's."
+                                            if shared else "")), "",
             markdown_table(["run", "system", "strategy", "alpha", "seed", "steps",
-                            "selected step", "dev loss", "train loss", "minutes",
-                            "device"], rows),
+                            "selected step", "dev loss",
+                            *(["validation score"] if on_validation else []),
+                            "train loss", "minutes", "device"], rows),
             "", f"![training loss]({link})", "",
             f"Training loss per step ({smoothing}); colour = system, line style = seed."]
 
