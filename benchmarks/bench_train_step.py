@@ -22,7 +22,8 @@ from common import save
 
 from babelir.training.config import load_config
 from babelir.training.examples import TrainingTexts
-from babelir.training.run import build_sampler, features, load_model, load_training_pairs, train
+from babelir.training.batches import features
+from babelir.training.run import build_sampler, load_model, load_training_pairs, train
 
 
 def plain_steps(config, steps: int) -> list[float]:

@@ -16,7 +16,8 @@ from babelir.models.tiny import build_tiny_model
 from babelir.settings import cache_dir
 from babelir.training.config import load_config
 from babelir.training.losses import AnchoredLoss, ParallelSentences, frozen_teacher
-from babelir.training.run import features, train
+from babelir.training.batches import features
+from babelir.training.run import train
 
 
 @pytest.fixture(scope="module")

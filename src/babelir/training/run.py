@@ -23,9 +23,10 @@ import torch
 import yaml
 
 from babelir.errors import BabelirError
-from babelir.io import atomic_dir, git_commit, mark_output, sha256_of, write_json
+from babelir.io import git_commit, mark_output, sha256_of, write_json
 from babelir.sampling import BatchSampler, make_sampler, summarise
 from babelir.settings import cache_dir as default_cache_dir
+from babelir.training.batches import save_model
 from babelir.training.checkpoint import check_new_run_folder, check_resume
 from babelir.training.config import TrainConfig
 from babelir.training.examples import TrainingTexts
@@ -114,44 +115,6 @@ def load_parallel(config: TrainConfig):
                            "$BABELIR_DATA")
     return ParallelSentences.from_xnli(folder, config.parallel_sentences, config.seed,
                                        config.languages or None)
-
-
-def parallel_features(model, parallel, step: int, config: TrainConfig, choice, rank: int,
-                      world: int, device):
-    """(source, translation) features of the step's parallel pairs, this rank's share."""
-    if parallel is None:
-        return None
-    sources, translations, sides = parallel.batch(step, config.parallel_batch_size, config.seed)
-    prefixes = [choice.query_prefix if side == 0 else choice.passage_prefix for side in sides]
-    mine = slice(rank, None, world)
-    return (features(model, [p + t for p, t in zip(prefixes, sources)][mine], "", device),
-            features(model, [p + t for p, t in zip(prefixes, translations)][mine], "", device))
-
-
-def features(model, texts: list[str], prefix: str, device) -> dict:
-    """Tokenised inputs on ``device``, as the sentence-transformers losses take them."""
-    prepare = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 6
-    tokens = prepare([prefix + t for t in texts])
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in tokens.items()}
-
-
-def batch_features(model, choice, data: TrainingTexts, batch, device) -> list[dict]:
-    queries, positives, negatives = data.batch_texts(batch)
-    out = [features(model, queries, choice.query_prefix, device),
-           features(model, positives, choice.passage_prefix, device)]
-    if negatives is not None:
-        out.append(features(model, negatives, choice.passage_prefix, device))
-    return out
-
-
-@torch.no_grad()
-def dev_loss(model, loss_fn, choice, data, sampler, n_batches: int, device) -> float:
-    """Mean InfoNCE loss on fixed dev batches (dropout off)."""
-    model.eval()
-    losses = [float(loss_fn(batch_features(model, choice, data, sampler.batch(i), device),
-                            None)) for i in range(n_batches)]
-    model.train()
-    return float(np.mean(losses))
 
 
 def prepare_run_folder(config: TrainConfig, accelerator, resume: bool = False) -> Path:
@@ -289,14 +252,6 @@ def _open_log(path: Path, start: int, is_main: bool):
     return handle
 
 
-def _save_model(model, folder: Path) -> None:
-    from babelir.models.registry import declare_no_pooler
-
-    with atomic_dir(folder, legacy=lambda p: (p / "modules.json").is_file()) as tmp:
-        model.save(str(tmp), create_model_card=False)
-        declare_no_pooler(tmp)  # loads without a pooler, as it was trained (a clean load)
-
-
 def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict, choice,
                out: Path, train_rows: pd.DataFrame) -> None:
     """The final model (best dev checkpoint, or the last one), its card and the data summary."""
@@ -318,7 +273,7 @@ def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict,
         shutil.rmtree(final, ignore_errors=True)
         os.replace(best, final)
     else:
-        _save_model(model, final)
+        save_model(model, final)
     from babelir.training.card import write_model_card
 
     write_model_card(final, out, use_best)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from babelir.errors import BabelirError
 from babelir.sampling import shard
+from babelir.training.batches import batch_features, dev_loss, parallel_features, save_model
 from babelir.training.checkpoint import resume_checkpoint, save_checkpoint
 
 VALIDATION_POOLS = ("mlqa-val", "xnli-val", "tydi-val")
@@ -109,8 +110,6 @@ class Trainer:
 
     def step(self, step: int, global_batch) -> dict:
         """One optimiser step on this rank's shard of the step's global batch."""
-        from babelir.training.run import batch_features, parallel_features
-
         began = time.perf_counter()
         config, device = self.config, self.accelerator.device
         batch = shard(global_batch, self.rank, self.world)
@@ -135,8 +134,6 @@ class Trainer:
     def evaluate(self, done: int) -> None:
         """Dev loss (and the validation metrics, with ``select_on`` a pool); the best model so
         far is saved to ``best/``."""
-        from babelir.training.run import _save_model, dev_loss
-
         entry = {"step": done}
         if self.dev is not None:
             loss_fn, dev_data, sampler = self.dev
@@ -157,7 +154,7 @@ class Trainer:
             self.history["best_dev_loss"] = entry.get("dev_loss")
             self.history["best_score"] = entry.get("score")
             if self.accelerator.is_main_process:
-                _save_model(self.model, self.out / "best")
+                save_model(self.model, self.out / "best")
 
     def _is_best(self, entry: dict) -> bool:
         if self.history["best_step"] is None:
