@@ -98,6 +98,37 @@ def test_numbers_equal_babelir_eval(trained, data_dir, tmp_path):
     assert got == expected  # the same texts, encodings, ranks and metrics: equal, not close
 
 
+def test_centring_of_a_folder_applies_as_in_babelir_eval(trained, data_dir, tmp_path):
+    """A folder with per-language means: ``LAReQAEvaluator(centring=folder)`` equals
+    ``babelir eval`` of that folder (which centres through ``DenseEncoder``), and differs from
+    the uncentred numbers."""
+    from babelir.errors import BabelirError
+    from babelir.retrieval.centring import LanguageCentring
+
+    _, evaluator, model, _ = trained
+    folder = tmp_path / "centred"
+    model.save(str(folder))
+    bench = evaluator.benchmark_data
+    dim = model.get_sentence_embedding_dimension()
+    means = np.stack([np.linspace(-0.2, 0.2, dim) * (j + 1) for j in range(len(LANGS))])
+    LanguageCentring(tuple(bench.languages), {"query": means.astype(np.float32),
+                                              "passage": (-means).astype(np.float32)}).save(folder)
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", str(folder), "--benchmark", "xquad-r",
+                 "--languages", ",".join(LANGS), "--max-articles", str(ARTICLES),
+                 "--backend", "torch", "--no-embedding-cache", "--data-dir", str(data_dir),
+                 "--out", str(out)]) == 0
+    expected = lareqa_metrics(json.loads((out / "summary.json").read_text()))
+    centred = LAReQAEvaluator("xquad-r", languages=LANGS, max_articles=ARTICLES,
+                              data_dir=data_dir, centring=folder)
+    got = centred.compute_metrics(model)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
+    assert got != evaluator.compute_metrics(model)
+    with pytest.raises(BabelirError, match="no per-language means"):
+        LAReQAEvaluator("xquad-r", centring=tmp_path)
+
+
 def _macro(per_query: dict[str, float], query_lang: dict[str, str]) -> float:
     """Mean over query languages of the per-language mean (babelir's macro average)."""
     by_lang: dict[str, list[float]] = {}

@@ -14,6 +14,10 @@ set to ``max_length`` while it runs), and scored by ``evaluation.lareqa.evaluate
 ranks (``evaluation.ranks``) and metrics (``evaluation.metrics``). The keys map one to one
 onto the ``summary.json`` of ``babelir eval`` (``multi.map`` -> ``multi_map``, ``lareqa_metrics``),
 which is also how trained models' cards carry their results (``training.card``).
+
+A model folder's per-language centring (``babelir centre``) is not part of the loaded model:
+pass ``centring=FOLDER`` (or a ``LanguageCentring``) and the embeddings are centred by the
+same step ``babelir eval`` applies (``retrieval.centring.centre``).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import numpy as np
 
 from babelir.data.lareqa import RetrievalBenchmark, check_max_articles
 from babelir.data.registry import check_languages, get_benchmark
+from babelir.errors import BabelirError
 from babelir.evaluation.lareqa import InnerProductBlocks, evaluate
 from babelir.evaluation.metric_names import (  # noqa: F401 (public names, kept here)
     DEFAULT_PRIMARY, LOWER_IS_BETTER, MULTI_ONLY, SETTINGS, lareqa_metrics, metric_names)
 from babelir.models.registry import prompt_prefixes, table_prefixes
+from babelir.retrieval.centring import LanguageCentring, centre
 
 try:  # sentence-transformers >= 6 (``SentenceEvaluator`` is kept there as an alias)
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator as SentenceEvaluator
@@ -51,9 +57,10 @@ class _ModelEncoder:
     """The ``encode(texts, kind, desc)`` that ``retrieval.dense.encode_by_group`` calls, done by
     a loaded model (as ``DenseEncoder`` does on the torch backend, without its disk cache)."""
 
-    def __init__(self, model, prefixes: tuple[str, str], batch_size: int, progress: bool):
+    def __init__(self, model, prefixes: tuple[str, str], batch_size: int, progress: bool,
+                 centring=None):
         self.model, self.prefixes = model, prefixes
-        self.batch_size, self.progress = batch_size, progress
+        self.batch_size, self.progress, self.centring = batch_size, progress, centring
 
     def encode(self, texts: list[str], kind: str, desc: str | None = None,
                languages: str | list[str] | None = None) -> np.ndarray:
@@ -61,7 +68,18 @@ class _ModelEncoder:
         embeddings = self.model.encode([prefix + t for t in texts], batch_size=self.batch_size,
                                        normalize_embeddings=True, convert_to_tensor=True,
                                        show_progress_bar=self.progress)
-        return embeddings.float().cpu().numpy()
+        return centre(self.centring, embeddings.float().cpu().numpy(), kind, texts, languages)
+
+
+def _load_centring(centring) -> LanguageCentring | None:
+    """A ``LanguageCentring``, or the one saved in a model folder (``babelir centre``)."""
+    if centring is None or isinstance(centring, LanguageCentring):
+        return centring
+    loaded = LanguageCentring.load(centring)
+    if loaded is None:
+        raise BabelirError(f"{centring}: no per-language means in this folder "
+                           "(babelir centre MODEL --out FOLDER writes them)")
+    return loaded
 
 
 @contextmanager
@@ -95,8 +113,10 @@ class LAReQAEvaluator(SentenceEvaluator):
                  batch_size: int = 32, ap_k: int = 20, query_prefix: str | None = None,
                  passage_prefix: str | None = None, data_dir: str | os.PathLike | None = None,
                  cache_dir: str | os.PathLike | None = None, show_progress_bar: bool = False,
-                 write_csv: bool = True):
+                 write_csv: bool = True,
+                 centring: str | os.PathLike | LanguageCentring | None = None):
         super().__init__()
+        self.centring = _load_centring(centring)
         if isinstance(benchmark, RetrievalBenchmark):
             if languages or max_articles is not None:
                 raise ValueError("languages / max_articles subset a benchmark by name; "
@@ -148,7 +168,7 @@ class LAReQAEvaluator(SentenceEvaluator):
 
         bench = self.benchmark_data
         encoder = _ModelEncoder(model, self.prefixes(model), self.batch_size,
-                                self.show_progress_bar)
+                                self.show_progress_bar, self.centring)
         with _encoding_state(model, self.max_length):
             queries = encode_by_group(encoder, bench.query_texts, bench.query_lang,
                                       bench.languages, "query")

@@ -134,3 +134,17 @@ def identify_languages(texts: Sequence[str], candidates: Sequence[str]) -> list[
     """The language of each text (py3langid, restricted to ``candidates``)."""
     identifier = _identifier(tuple(candidates))
     return [identifier.classify(text)[0] for text in texts]
+
+
+def centre(centring: LanguageCentring | None, embeddings: np.ndarray, side: str,
+           texts: Sequence[str], languages: str | Sequence[str] | None) -> np.ndarray:
+    """The one centring step of every encoder (``DenseEncoder``, ``LAReQAEvaluator``):
+    ``embeddings`` of ``texts`` unchanged without a centring, else centred with ``languages``
+    (one for all texts, one per text, or None: identified by py3langid)."""
+    if centring is None:
+        return embeddings
+    if languages is None:
+        languages = identify_languages(texts, centring.languages)
+    elif isinstance(languages, str):
+        languages = [languages] * len(texts)
+    return centring.apply(embeddings, side, languages)

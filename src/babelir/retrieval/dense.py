@@ -33,7 +33,7 @@ from babelir.io import MARKER, write_npy
 from babelir.models.registry import ModelChoice
 from babelir.retrieval.base import (ENCODING_OPTIONS, CandidateIndex, InnerProductBlocks,
                                     Retriever, TextSet, portable_path, setting, top_k_blocks)
-from babelir.retrieval.centring import LanguageCentring, identify_languages, is_centring_file
+from babelir.retrieval.centring import LanguageCentring, centre, is_centring_file
 
 
 def _files_signature(folder: Path) -> list[tuple[str, int, int]]:
@@ -186,14 +186,8 @@ class DenseEncoder:
 
         A model folder with per-language means (``babelir centre``) centres them, using
         ``languages`` (one for all texts, or one per text; identified when not given)."""
-        embeddings = self._encode_raw(texts, kind, desc)
-        if self.centring is None:
-            return embeddings
-        if languages is None:
-            languages = identify_languages(texts, self.centring.languages)
-        elif isinstance(languages, str):
-            languages = [languages] * len(texts)
-        return self.centring.apply(embeddings, kind, languages)
+        return centre(self.centring, self._encode_raw(texts, kind, desc), kind, texts,
+                      languages)
 
     def _encode_raw(self, texts: list[str], kind: str, desc: str | None) -> np.ndarray:
         prefix = self.model.query_prefix if kind == "query" else self.model.passage_prefix
