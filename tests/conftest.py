@@ -165,3 +165,29 @@ def pairs_file(data_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
     pairs.to_parquet(path)
     return path
+
+
+def write_tiny_experiment(folder: Path, model, data_dir, systems: list[dict], *, steps: int,
+                          eval_articles: int, name: str = "tiny", **extra) -> Path:
+    """A small experiment YAML on MLQA-test pairs in de/es/zh and a model (the tiny one), for
+    the experiment runner's end-to-end tests; ``extra`` adds or replaces top-level keys."""
+    import yaml
+
+    langs = ["de", "es", "zh"]
+    config = {
+        "name": name,
+        "results": str(folder / "results" / name), "work": str(folder / "work"),
+        "data_dir": str(data_dir),
+        "pairs": {"out": str(folder / "pairs.parquet"), "sources": ["mlqa-test"],
+                  "languages": langs},
+        "train": {"overrides": {"model": str(model), "batch_size": 8, "steps": steps,
+                                "eval_every": steps, "save_every": steps, "dev_batches": 1,
+                                "max_length": 32, "learning_rate": 1.0e-3, "device": "cpu"}},
+        "systems": systems,
+        "benchmarks": ["xquad-r"],
+        "eval": {"languages": langs, "max_articles": eval_articles, "max_length": 32},
+        **extra,
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

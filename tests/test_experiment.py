@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import write_tiny_experiment
 from scipy import stats
 
 from babelir import experiment
@@ -233,28 +234,14 @@ def tiny_model(tmp_path_factory):
 
 
 def _write_config(tmp_path, tiny_model, data_dir):
-    config = {
-        "name": "tiny",
-        "results": str(tmp_path / "results" / "tiny"),
-        "work": str(tmp_path / "work"),
-        "data_dir": str(data_dir),
-        "pairs": {"out": str(tmp_path / "pairs.parquet"), "sources": ["mlqa-test"],
-                  "languages": LANGS},
-        "train": {"overrides": {"model": str(tiny_model), "batch_size": 8, "steps": 3,
-                                "eval_every": 3, "save_every": 3, "dev_batches": 1,
-                                "max_length": 32, "learning_rate": 1.0e-3, "device": "cpu"}},
-        "systems": [{"name": "bm25", "model": "bm25"},
-                    {"name": "zeroshot", "model": str(tiny_model), "label": "tiny (zero-shot)"},
-                    {"name": "xx-mono", "strategy": "xx-mono", "seeds": [0, 1]},
-                    {"name": "hybrid", "strategy": "hybrid", "alpha": 0.5, "seeds": [0, 1]}],
-        "sweep": {"alphas": [0, 0.5, 1], "seed": 0},
-        "benchmarks": ["xquad-r"],
-        "eval": {"languages": LANGS, "max_articles": 2, "max_length": 32},
-        "significance": {"permutations": 2000, "bootstrap": 2000, "seed": 0},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return write_tiny_experiment(
+        tmp_path, tiny_model, data_dir,
+        [{"name": "bm25", "model": "bm25"},
+         {"name": "zeroshot", "model": str(tiny_model), "label": "tiny (zero-shot)"},
+         {"name": "xx-mono", "strategy": "xx-mono", "seeds": [0, 1]},
+         {"name": "hybrid", "strategy": "hybrid", "alpha": 0.5, "seeds": [0, 1]}],
+        steps=3, eval_articles=2, sweep={"alphas": [0, 0.5, 1], "seed": 0},
+        significance={"permutations": 2000, "bootstrap": 2000, "seed": 0})
 
 
 def _digests(folder):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+from conftest import write_tiny_experiment
 
 from babelir import experiment
 from babelir.errors import BabelirError
@@ -21,7 +21,7 @@ LANGS = ["de", "es", "zh"]
 
 def test_recipe_config_plans_shared_trainings():
     exp = load_experiment("configs/experiments/xquadr-recipe.yaml")
-    assert exp.validation == ["mlqa-val", "xnli-val"]
+    assert exp.validation == ["mlqa-val", "xnli-val", "tydi-val"]
     runs = exp.runs
     assert runs["base-wise0.5-s0"].source == "base-s0" and runs["base-wise0.5-s0"].post == {
         "merge": 0.5}
@@ -34,23 +34,11 @@ def test_recipe_config_plans_shared_trainings():
 
 
 def _config(tmp_path, tiny_model, data_dir, systems, validation=("mlqa-val",)):
-    config = {
-        "name": "tiny-recipe",
-        "results": str(tmp_path / "results"), "work": str(tmp_path / "work"),
-        "data_dir": str(data_dir),
-        "pairs": {"out": str(tmp_path / "pairs.parquet"), "sources": ["mlqa-test"],
-                  "languages": LANGS},
-        "train": {"overrides": {"model": str(tiny_model), "batch_size": 8, "steps": 2,
-                                "eval_every": 2, "save_every": 2, "dev_batches": 1,
-                                "max_length": 32, "learning_rate": 1.0e-3, "device": "cpu"}},
-        "validation": list(validation),
-        "systems": systems,
-        "benchmarks": ["xquad-r"],
-        "eval": {"languages": ["de", "es"], "max_articles": 3, "max_length": 32},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return write_tiny_experiment(tmp_path, tiny_model, data_dir, systems, steps=2,
+                                 eval_articles=3, name="tiny-recipe",
+                                 validation=list(validation),
+                                 eval={"languages": ["de", "es"], "max_articles": 3,
+                                       "max_length": 32})
 
 
 @pytest.mark.parametrize("bad, message", [
