@@ -33,12 +33,44 @@ def test_recipe_config_plans_shared_trainings():
     assert exp.runs["base-s0"].train_values["select_on"] == "mlqa-val:mean_map"
 
 
-def _config(tmp_path, tiny_model, data_dir, systems, validation=("mlqa-val",)):
+def _config(tmp_path, tiny_model, data_dir, systems, validation=("mlqa-val",), **extra):
     return write_tiny_experiment(tmp_path, tiny_model, data_dir, systems, steps=2,
                                  eval_articles=3, name="tiny-recipe",
                                  validation=list(validation),
                                  eval={"languages": ["de", "es"], "max_articles": 3,
-                                       "max_length": 32})
+                                       "max_length": 32}, **extra)
+
+
+def _sentence_set(tmp_path) -> dict:
+    """A second pair set: MLQA + TyDi GoldP train en with answer-sentence positives, less the
+    tydi-val pool's paragraphs and questions."""
+    return {"sent": {"out": str(tmp_path / "pairs-sent.parquet"),
+                     "sources": ["mlqa-test", "tydiqa-goldp:en:train"], "positive": "sentence",
+                     "languages": ["de", "en", "es"], "drop_overlap": ["tydi-val"]}}
+
+
+def test_pair_sets_are_planned_as_their_own_trainings(tmp_path, data_dir):
+    systems = [{"name": "hybrid", "strategy": "hybrid", "alpha": 0.5},
+               {"name": "sent", "strategy": "hybrid", "alpha": 0.5, "pairs": "sent"},
+               {"name": "sent-wise", "strategy": "hybrid", "alpha": 0.5, "pairs": "sent",
+                "merge": 0.5}]
+    exp = load_experiment(_config(tmp_path, "m", data_dir, systems,
+                                  pair_sets=_sentence_set(tmp_path)))
+    runs = exp.runs
+    assert runs["hybrid-s0"].train_values["pairs"] == str(tmp_path / "pairs.parquet")
+    assert runs["sent-s0"].train_values["pairs"] == str(tmp_path / "pairs-sent.parquet")
+    assert runs["sent-s0"].source is None and runs["sent-s0"].pairs == "sent"  # no alias
+    assert runs["sent-wise-s0"].source == "sent-s0"  # shares the sent training
+    assert runs["sent-s0"].to_dict()["pairs"] == "sent"
+    assert "pairs" not in runs["hybrid-s0"].to_dict()
+    for bad, message in [({"name": "x", "strategy": "xy", "pairs": "nope"}, "not a pair set"),
+                         ({"name": "x", "model": "bm25", "pairs": "sent"}, "fine-tuned")]:
+        with pytest.raises(BabelirError, match=message):
+            load_experiment(_config(tmp_path, "m", data_dir, [bad],
+                                    pair_sets=_sentence_set(tmp_path)))
+    same = {"sent": {**_sentence_set(tmp_path)["sent"], "out": str(tmp_path / "pairs.parquet")}}
+    with pytest.raises(BabelirError, match="its own `out`"):
+        load_experiment(_config(tmp_path, "m", data_dir, systems[:1], pair_sets=same))
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -62,13 +94,22 @@ def test_post_processed_runs_end_to_end(tmp_path, data_dir, monkeypatch):
         {"name": "hybrid", "strategy": "hybrid", "alpha": 0.5},
         {"name": "wise", "strategy": "hybrid", "alpha": 0.5, "merge": 0.5,
          "evaluate": "validation"},
-    ])
+        {"name": "sent", "strategy": "hybrid", "alpha": 0.5, "pairs": "sent",
+         "evaluate": "validation"},
+    ], pair_sets=_sentence_set(tmp_path))
     trained = []
     real_train = experiment._train
     monkeypatch.setattr(experiment, "_train", lambda c, r: trained.append(c.out) or
                         real_train(c, r))
     results = run_experiment(path, report=False)
-    assert [p.rsplit("/", 1)[-1] for p in trained] == ["hybrid-s0"]  # one shared training
+    # one training shared by hybrid and wise, one on the other pair set
+    assert [p.rsplit("/", 1)[-1] for p in trained] == ["hybrid-s0", "sent-s0"]
+    sent = json.loads((results / "pairs-sent.summary.json").read_text())
+    assert sent["positive"] == "sentence" and sent["drop_overlap"]["benchmarks"] == ["tydi-val"]
+    assert sent["drop_overlap"]["removed_examples"] > 0  # the pool's paragraphs went
+    assert (results / "leakage" / "sent" / "xquad-r.json").is_file()
+    kept = (results / "grid" / "sent-s0" / "config.yaml").read_text()
+    assert "pairs-sent.parquet" in kept
     work = tmp_path / "work"
     record = json.loads((work / "wise-s0" / "model" / "babelir-merge.json").read_text())
     assert record["weight"] == 0.5 and record["tuned"]["location"].endswith("hybrid-s0/final")
@@ -89,4 +130,4 @@ def test_post_processed_runs_end_to_end(tmp_path, data_dir, monkeypatch):
     evaluated = []
     monkeypatch.setattr(experiment, "_evaluate", lambda c: evaluated.append(c) or {})
     run_experiment(path, report=False)  # everything done: nothing trained or evaluated again
-    assert evaluated == [] and len(trained) == 1
+    assert evaluated == [] and len(trained) == 2

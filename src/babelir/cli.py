@@ -163,7 +163,9 @@ def add_data_parser(sub) -> None:
     p.add_argument("--drop-overlap", type=_csv, metavar="BENCHMARK[,BENCHMARK...]",
                    help="remove every example that the leakage guard flags against these "
                         "benchmarks (xquad-r, mlqa-r, miracl; their files in the data folder, "
-                        "as `babelir train` checks them); the summary lists what went")
+                        "as `babelir train` checks them) or validation pools (mlqa-val, "
+                        "xnli-val, tydi-val: train on a pool's source without the pool); the "
+                        "summary lists what went")
     p.set_defaults(handler=run_build_pairs_command)
     p = data.add_parser("mine-negatives",
                         help="add one hard negative per row (same language and dataset)")

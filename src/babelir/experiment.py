@@ -221,8 +221,8 @@ def _work_on(exp: Experiment, name: str, todo: list[str], stop_after, prefix: st
     ``todo``; False when a training stopped early."""
     run = exp.runs[name]
     if run.kind == "trained":
-        ensure_pairs(exp)
         trainer = exp.runs[run.trainer]
+        ensure_pairs(exp, trainer.pairs)
         if not _train_run(exp, trainer, stop_after, prefix):
             return False
         keep_training(exp, name, trainer.name)

@@ -28,9 +28,9 @@ EVAL_OPTIONS = ("languages", "max_articles", "candidate_mode", "max_length", "ba
                 "query_prefix", "passage_prefix", "bm25_tokenizer", "ap_k", "device")
 TOP_KEYS = ("name", "description", "results", "work", "data_dir", "cache_dir", "pairs",
             "train", "systems", "sweep", "benchmarks", "eval", "comparisons", "significance",
-            "validation")
+            "validation", "pair_sets")
 SYSTEM_KEYS = ("name", "label", "model", "strategy", "alpha", "seeds", "overrides", "merge",
-               "centre", "evaluate")
+               "centre", "evaluate", "pairs")
 #: validation pools built from the training side (``data/validation.py``): every run is
 #: evaluated on those the experiment lists under ``validation:``
 VALIDATION_POOLS = ("mlqa-val", "xnli-val", "tydi-val")
@@ -73,12 +73,14 @@ class Run:
     post: dict = field(default_factory=dict)  # {"merge": lambda, "centre": true}: after training
     source: str | None = None  # the run whose training this one uses (None: its own)
     evaluate: str = "all"  # all | validation (the validation pools only)
+    pairs: str = ""  # the named pair set it trains on ("": the experiment's `pairs:`)
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "model": self.model, "seed": self.seed,
                "strategy": self.strategy, "alpha": self.alpha, "used_by": self.used_by}
         extra = {"post": self.post, "source": self.source,
-                 "evaluate": self.evaluate if self.evaluate != "all" else None}
+                 "evaluate": self.evaluate if self.evaluate != "all" else None,
+                 "pairs": self.pairs}
         return {**out, **{k: v for k, v in extra.items() if v}}
 
     @property
@@ -111,6 +113,11 @@ class Experiment:
     sweep_points: list[dict] = field(default_factory=list)
     validation: list[str] = field(default_factory=list)  # validation pools (every run)
     trainers: dict[str, str] = field(default_factory=dict)  # training key -> run training it
+    pair_sets: dict[str, dict] = field(default_factory=dict)  # other named training pairs
+
+    def pairs_spec(self, name: str = "") -> dict:
+        """The `pairs:` spec of a named pair set ("": the experiment's own `pairs:`)."""
+        return self.pair_sets[name] if name else self.pairs
 
     def kept(self, run: str) -> Path:
         return self.results / GRID / run
@@ -176,11 +183,7 @@ def load_experiment(path: str | Path) -> Experiment:
     raw = read_yaml_settings(path, TOP_KEYS, "experiment")
     name = raw.get("name") or path.stem
     train = _require_mapping(raw.get("train"), "train", path)
-    pairs = _require_mapping(raw.get("pairs"), "pairs", path)
-    if "out" not in pairs:
-        raise BabelirError(f"experiment {path}: `pairs.out` (the pairs .parquet) is required")
-    if pairs.get("drop_overlap") is not None:
-        pairs["drop_overlap"] = _drop_overlap_setting(pairs["drop_overlap"], path)
+    pairs = _pairs_setting(raw.get("pairs"), "pairs", path)
     eval_options = _require_mapping(raw.get("eval"), "eval", path)
     bad = sorted(set(eval_options) - set(EVAL_OPTIONS))
     if bad:
@@ -212,8 +215,23 @@ def load_experiment(path: str | Path) -> Experiment:
     if bad:
         raise BabelirError(f"experiment {path}: unknown train setting(s) {', '.join(bad)}")
     exp.validation = _validation_pools(raw.get("validation"), path)
+    exp.pair_sets = {str(k): _pairs_setting(v, f"pair_sets.{k}", path) for k, v in
+                     _require_mapping(raw.get("pair_sets"), "pair_sets", path).items()}
+    outs = [str(spec["out"]) for spec in (pairs, *exp.pair_sets.values())]
+    if len(set(outs)) != len(outs):
+        raise BabelirError(f"experiment {path}: every pair set needs its own `out` file")
     _plan(exp)
     return exp
+
+
+def _pairs_setting(value, what: str, path) -> dict:
+    """A `pairs:` mapping (the experiment's, or a named set under `pair_sets:`), checked."""
+    pairs = dict(_require_mapping(value, what, path))
+    if "out" not in pairs:
+        raise BabelirError(f"experiment {path}: `{what}.out` (the pairs .parquet) is required")
+    if pairs.get("drop_overlap") is not None:
+        pairs["drop_overlap"] = _drop_overlap_setting(pairs["drop_overlap"], path)
+    return pairs
 
 
 def _validation_pools(value, path) -> list[str]:
@@ -226,7 +244,7 @@ def _validation_pools(value, path) -> list[str]:
 
 
 def _train_values(exp: Experiment, overrides: dict, run: str, seed: int, strategy: str,
-                  alpha: float | None) -> dict:
+                  alpha: float | None, pair_set: str = "") -> dict:
     from babelir.training.config import FIELDS, load_config
 
     values = {**exp.train_overrides, **overrides}
@@ -235,7 +253,8 @@ def _train_values(exp: Experiment, overrides: dict, run: str, seed: int, strateg
         raise BabelirError(f"experiment {exp.path}: unknown training setting(s) "
                            f"{', '.join(bad)}")
     values.update(strategy=strategy, seed=int(seed), out=str(exp.work_dir(run)),
-                  pairs=str(exp.pairs["out"]), data_dir=exp.data_dir, cache_dir=exp.cache_dir)
+                  pairs=str(exp.pairs_spec(pair_set)["out"]), data_dir=exp.data_dir,
+                  cache_dir=exp.cache_dir)
     if alpha is not None:
         values["alpha"] = float(alpha)
     return load_config(exp.train_base, values, source=f"experiment {exp.path}").to_dict()
@@ -273,12 +292,14 @@ def _post_settings(exp: Experiment, entry: dict, name: str) -> tuple[dict, str]:
 
 
 def _add_trained_run(exp: Experiment, system: System, run: str, seed: int, post: dict,
-                     scope: str, seen: dict) -> None:
+                     scope: str, seen: dict, pair_set: str = "") -> None:
     """One seed of a fine-tuned system: a new run, or an alias of an identical one. Runs that
     differ only in their post-processing share one training (``Run.source``)."""
-    values = _train_values(exp, system.overrides, run, seed, system.strategy, system.alpha)
+    values = _train_values(exp, system.overrides, run, seed, system.strategy, system.alpha,
+                           pair_set)
     system.alpha = values["alpha"] if system.strategy == "hybrid" else None
-    key = _training_key(values)
+    # the pairs path is an ENV_FIELD; the pair set it names decides the model
+    key = _training_key(values) + (f" pairs={pair_set}" if pair_set else "")
     full = json.dumps([key, post, scope], sort_keys=True)
     if full in seen:  # two systems asking for the same run
         exp.aliases[run] = seen[full]
@@ -289,7 +310,7 @@ def _add_trained_run(exp: Experiment, system: System, run: str, seed: int, post:
     owner = exp.trainers.setdefault(key, run)
     exp.runs[run] = Run(run, "trained", values["model"], seed, system.strategy, system.alpha,
                         values, key, [system.name], post=post,
-                        source=owner if owner != run else None, evaluate=scope)
+                        source=owner if owner != run else None, evaluate=scope, pairs=pair_set)
     system.runs.append(run)
 
 
@@ -304,10 +325,14 @@ def _plan_trained(exp: Experiment, entry: dict, name: str, seen: dict) -> System
         raise BabelirError(f"experiment {exp.path}: system {name!r}: `seeds` must be "
                            "a non-empty list")
     post, scope = _post_settings(exp, entry, name)
+    pair_set = str(entry.get("pairs") or "")
+    if pair_set and pair_set not in exp.pair_sets:
+        raise BabelirError(f"experiment {exp.path}: system {name!r}: `pairs: {pair_set}` is "
+                           f"not a pair set under `pair_sets:` ({', '.join(exp.pair_sets) or 'none'})")
     system = System(name, "trained", "", strategy=strategy, alpha=alpha,
                     seeds=[int(s) for s in seeds], overrides=overrides)
     for seed in system.seeds:
-        _add_trained_run(exp, system, f"{name}-s{seed}", seed, post, scope, seen)
+        _add_trained_run(exp, system, f"{name}-s{seed}", seed, post, scope, seen, pair_set)
     system.label = entry.get("label") or (
         f"Hybrid (α = {_alpha_text(system.alpha)})" if strategy == "hybrid"
         else STRATEGY_LABELS.get(strategy, strategy))
@@ -320,6 +345,9 @@ def _plan_model(exp: Experiment, entry: dict, name: str) -> System:
         raise BabelirError(f"experiment {exp.path}: system {name!r} needs `model` "
                            "(bm25 or a dense model) or `strategy` (fine-tuned)")
     post, scope = _post_settings(exp, entry, name)
+    if entry.get("pairs"):
+        raise BabelirError(f"experiment {exp.path}: system {name!r}: `pairs` names the "
+                           "training pairs of a fine-tuned system (`strategy:`)")
     kind = "bm25" if model == "bm25" else "zeroshot"
     label = entry.get("label") or ("BM25" if kind == "bm25"
                                    else f"{Path(str(model)).name} (zero-shot)")

@@ -135,9 +135,16 @@ def _check_eval_identity(exp: Experiment, run: Run, benchmark: str) -> None:
 
 
 
-def ensure_pairs(exp: Experiment) -> Path:
-    """Build the training pairs when the file is missing; keep their summary."""
-    out = Path(exp.pairs["out"])
+def pairs_summary_name(pair_set: str = "") -> str:
+    """The kept summary of a pair set: pairs.summary.json, or pairs-<set>.summary.json."""
+    return f"pairs-{pair_set}.summary.json" if pair_set else "pairs.summary.json"
+
+
+def ensure_pairs(exp: Experiment, pair_set: str = "") -> Path:
+    """Build the training pairs of ``pair_set`` ("": the experiment's `pairs:`) when the file
+    is missing; keep their summary."""
+    spec = exp.pairs_spec(pair_set)
+    out = Path(spec["out"])
     summary = out.with_name(f"{out.stem}.summary.json")
     if not out.is_file():
         from babelir.data.pairs import build_pairs
@@ -147,32 +154,32 @@ def ensure_pairs(exp: Experiment) -> Path:
         if folder is None:
             raise BabelirError("no data folder: set `data_dir:` in the experiment or "
                                "$BABELIR_DATA")
-        sources = exp.pairs.get("sources")
+        sources = spec.get("sources")
         if not sources:
             raise BabelirError(f"{out} does not exist and the experiment gives no "
                                "`pairs.sources` to build it from")
         _say(f"building training pairs {out} from {', '.join(sources)}")
         from babelir.settings import cache_dir
 
-        drop = exp.pairs.get("drop_overlap")  # checked by load_experiment
-        build_pairs(list(sources), folder, out, positive=exp.pairs.get("positive", "paragraph"),
-                    dev_fraction=exp.pairs.get("dev_fraction", 0.05),
-                    seed=exp.pairs.get("seed", 0), languages=exp.pairs.get("languages"),
+        drop = spec.get("drop_overlap")  # checked by load_experiment
+        build_pairs(list(sources), folder, out, positive=spec.get("positive", "paragraph"),
+                    dev_fraction=spec.get("dev_fraction", 0.05),
+                    seed=spec.get("seed", 0), languages=spec.get("languages"),
                     drop_overlap=drop, cache_dir=cache_dir(exp.cache_dir) if drop else None)
     if summary.is_file():
-        _check_pairs_spec(exp, json.loads(summary.read_text(encoding="utf-8")), summary)
-    kept = exp.results / "pairs.summary.json"
+        _check_pairs_spec(spec, json.loads(summary.read_text(encoding="utf-8")), summary)
+    kept = exp.results / pairs_summary_name(pair_set)
     if summary.is_file() and (not kept.is_file() or kept.read_bytes() != summary.read_bytes()):
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(summary, kept)
     return out
 
 
-def _check_pairs_spec(exp: Experiment, summary: dict, path: Path) -> None:
-    """An existing pairs file must have been built as the experiment says."""
+def _check_pairs_spec(given: dict, summary: dict, path: Path) -> None:
+    """An existing pairs file must have been built as the experiment's spec ``given`` says."""
     defaults = {"positive": "paragraph", "dev_fraction": 0.05, "seed": 0, "languages": None,
                 "drop_overlap": None}
-    spec = {**defaults, **{k: v for k, v in exp.pairs.items() if k != "out"}}
+    spec = {**defaults, **{k: v for k, v in given.items() if k != "out"}}
     if spec.get("languages") is not None:
         spec["languages"] = sorted(spec["languages"])
     built = dict(summary)
@@ -186,10 +193,22 @@ def _check_pairs_spec(exp: Experiment, summary: dict, path: Path) -> None:
                            "another `pairs.out`")
 
 
+def leakage_file(exp: Experiment, benchmark: str, pair_set: str = "") -> Path:
+    """leakage/<benchmark>.json (the experiment's pairs) or leakage/<set>/<benchmark>.json."""
+    folder = exp.results / "leakage"
+    return (folder / pair_set if pair_set else folder) / f"{benchmark}.json"
+
+
 def ensure_leakage_checks(exp: Experiment, benchmarks: list[str]) -> None:
+    """Every pair set the runs train on vs every evaluated benchmark."""
+    for pair_set in ["", *sorted({r.pairs for r in exp.runs.values() if r.pairs})]:
+        _ensure_leakage_checks(exp, benchmarks, pair_set)
+
+
+def _ensure_leakage_checks(exp: Experiment, benchmarks: list[str], pair_set: str) -> None:
     """Training pairs vs every evaluated benchmark (train() itself checks only the one in
     its config); refused on overlap unless the training config allows leakage."""
-    todo = [b for b in benchmarks if not (exp.results / "leakage" / f"{b}.json").is_file()]
+    todo = [b for b in benchmarks if not leakage_file(exp, b, pair_set).is_file()]
     allow = bool(exp.train_overrides.get("allow_leakage"))
     if todo:
         from babelir.data.pairs import load_pairs
@@ -200,16 +219,16 @@ def ensure_leakage_checks(exp: Experiment, benchmarks: list[str]) -> None:
         if folder is None:
             raise BabelirError("the leakage check needs the data folder (`data_dir:` or "
                                "$BABELIR_DATA)")
-        pairs = load_pairs(ensure_pairs(exp))
+        pairs = load_pairs(ensure_pairs(exp, pair_set))
         for benchmark in todo:
-            _say(f"leakage check: training pairs vs {benchmark}")
+            _say(f"leakage check: training pairs {pair_set or ''} vs {benchmark}")
             report = check_leakage(pairs, benchmark, folder, cache_dir(exp.cache_dir))
-            write_report(report, exp.results / "leakage" / f"{benchmark}.json")
+            write_report(report, leakage_file(exp, benchmark, pair_set))
     for benchmark in benchmarks:
-        report = json.loads((exp.results / "leakage" / f"{benchmark}.json").read_text())
+        path = leakage_file(exp, benchmark, pair_set)
+        report = json.loads(path.read_text())
         if report.get("verdict") == "leak" and not allow:
-            raise BabelirError(f"the training pairs overlap {benchmark}: see "
-                               f"{exp.results / 'leakage' / (benchmark + '.json')}")
+            raise BabelirError(f"the training pairs overlap {benchmark}: see {path}")
 
 
 def keep_training(exp: Experiment, run: str, trainer: str | None = None) -> None:

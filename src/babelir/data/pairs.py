@@ -213,7 +213,8 @@ def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "
 
     The summary is also written beside ``out`` as ``<stem>.summary.json``. ``benchmark``
     (e.g. ``"xquad-r"``, ``"miracl"``) refuses sources that leak into that benchmark.
-    ``drop_overlap`` (benchmark names: xquad-r, mlqa-r, miracl) removes every example that
+    ``drop_overlap`` (benchmark names: xquad-r, mlqa-r, miracl, or a validation pool such as
+    tydi-val) removes every example that
     the leakage guard flags against them (``babelir.training.decontaminate``; benchmark
     files from ``data_dir``, then ``cache_dir``); the summary's ``drop_overlap`` says what
     was removed and why. Without it nothing is removed and the summary has no such key.

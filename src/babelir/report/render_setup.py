@@ -83,6 +83,10 @@ def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
             f", alpha {system['alpha']:g}" if system["strategy"] == "hybrid" else "")
         config = next((exp.runs[r].config for r in system["runs"] if exp.runs[r].config), {})
         parts = [f"{k} `{json.dumps(config.get(k, _default(k)))}`" for k in differing]
+        pair_set = next((exp.runs[r].info.get("pairs") for r in system["runs"]
+                         if exp.runs[r].info.get("pairs")), None)
+        if pair_set:
+            parts.append(f"training pairs `{pair_set}`")
     post = next((exp.runs[r].info.get("post") for r in system["runs"]
                  if exp.runs[r].info.get("post")), None) or {}
     if "merge" in post:
@@ -120,15 +124,20 @@ def setup(exp: Experiment) -> list[str]:
     return lines + ["", *data_lines(exp)]
 
 
-def _training_data(p: dict) -> str:
+def _training_data(p: dict, pair_set: str = "") -> str:
     langs = sorted({lang for key in p.get("pairs", {}) for lang in key.split("-")})
     cross = sum(1 for key in p.get("pairs", {}) if key.split("-")[0] != key.split("-")[1])
-    return (f"**Training data**: sources {', '.join(f'`{s}`' for s in p['sources'])}: "
+    title = (f"**Training data `{pair_set}`** (pair set, {p.get('positive', 'paragraph')} "
+             "positives" + (f", drop_overlap {', '.join(p['drop_overlap']['benchmarks'])}"
+                            if p.get("drop_overlap") else "") + ")"
+             if pair_set else "**Training data**")
+    return (f"{title}: sources {', '.join(f'`{s}`' for s in p['sources'])}: "
             f"{p['examples']:,} examples ({p['rows']:,} rows) in {len(langs)} languages "
             f"({', '.join(langs)}); {p['split']['train']['examples']:,} training and "
             f"{p['split']['dev']['examples']:,} dev examples (split by article); "
             f"{len(p.get('pairs', {}))} (question, passage) language pairs, {cross} of "
-            "them cross-lingual (pairs.summary.json).")
+            f"them cross-lingual ({f'pairs-{pair_set}' if pair_set else 'pairs'}"
+            ".summary.json).")
 
 
 def data_lines(exp: Experiment) -> list[str]:
@@ -144,6 +153,12 @@ def data_lines(exp: Experiment) -> list[str]:
     if verdicts:
         lines += ["", "**Leakage** (training pairs vs each evaluated benchmark, "
                   "leakage/): " + "; ".join(verdicts) + "."]
+    for name, (summary, reports) in exp.pair_sets.items():
+        if summary:
+            lines += ["", _training_data(summary, name)]
+        found = [f"{bench_name(b)}: **{r['verdict']}**" for b, r in reports.items() if r]
+        if found:
+            lines += ["", f"**Leakage of `{name}`** (leakage/{name}/): " + "; ".join(found) + "."]
     run_verdicts = {r.leakage["verdict"] for r in exp.trained_runs() if r.leakage}
     if run_verdicts:
         lines += ["", "Each fine-tuned run's own guard (grid/<run>/leakage.json): "

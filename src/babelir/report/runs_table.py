@@ -142,6 +142,8 @@ class Experiment:
     leakage: dict[str, dict | None]
     table: pd.DataFrame
     _index: dict = field(default_factory=dict, repr=False)
+    #: the other named pair sets (``pair_sets:``): set -> (pairs summary, {benchmark: leakage})
+    pair_sets: dict[str, tuple[dict | None, dict]] = field(default_factory=dict)
 
     @property
     def benchmarks(self) -> list[str]:
@@ -240,8 +242,12 @@ def load_experiment(results_dir: str | Path) -> Experiment:
     runs = {name: load_run(results_dir / GRID / name, name, info, evaluated)
             for name, info in manifest["runs"].items()}
     leakage = {b: read_json(results_dir / "leakage" / f"{b}.json") for b in benchmarks}
+    sets = sorted({info["pairs"] for info in manifest["runs"].values() if info.get("pairs")})
+    pair_sets = {name: (read_json(results_dir / f"pairs-{name}.summary.json"),
+                        {b: read_json(results_dir / "leakage" / name / f"{b}.json")
+                         for b in benchmarks}) for name in sets}
     return Experiment(results_dir, manifest, runs, read_json(results_dir / "pairs.summary.json"),
-                      leakage, runs_table(runs))
+                      leakage, runs_table(runs), pair_sets=pair_sets)
 
 
 def read_runs_table(results_dir: str | Path) -> pd.DataFrame:

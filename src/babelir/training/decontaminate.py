@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from babelir.data.lareqa import load_benchmark
-from babelir.data.registry import BENCHMARKS, get_benchmark, resolve_file
+from babelir.data.registry import (BENCHMARKS, VALIDATION_BENCHMARKS, get_benchmark,
+                                   resolve_file)
 from babelir.errors import BabelirError, DataError
 from babelir.training.leakage import (
     CHECKS,
@@ -48,13 +49,19 @@ from babelir.training.leakage import (
 )
 
 
+#: what ``--drop-overlap`` takes: the test benchmarks, and the validation pools (a training
+#: source that a pool is built from, e.g. TyDi GoldP train for tydi-val, can then be trained
+#: on without the pool's paragraphs and questions)
+DROPPABLE = (*KNOWN_BENCHMARKS, *VALIDATION_BENCHMARKS)
+
+
 def check_benchmarks(benchmarks: Sequence[str]) -> list[str]:
-    """The benchmark names, checked (xquad-r, mlqa-r, miracl), duplicates removed."""
+    """The benchmark names, checked (``DROPPABLE``), duplicates removed."""
     names = list(dict.fromkeys(str(b).strip() for b in benchmarks))
-    bad = [b for b in names if b not in KNOWN_BENCHMARKS]
+    bad = [b for b in names if b not in DROPPABLE]
     if bad or not names:
         raise BabelirError(f"cannot decontaminate against {', '.join(map(repr, bad)) or '(none)'}"
-                           f": known benchmarks are {', '.join(KNOWN_BENCHMARKS)}")
+                           f": known benchmarks are {', '.join(DROPPABLE)}")
     return names
 
 
@@ -86,6 +93,10 @@ def _benchmark_texts(benchmark: str, data_dir: Path, cache_dir: Path | None) -> 
         return {"ids": [], "contexts": [], "sentences": [], "languages": sorted(topics),
                 "questions": [q for lang in sorted(topics) for _, q in topics[lang]]}
     spec = get_benchmark(benchmark)
+    if benchmark in VALIDATION_BENCHMARKS:  # built from the data folder's training files
+        bench = load_benchmark(spec, data_dir, cache_dir)
+        return {"ids": [], "questions": bench.query_texts, "contexts": bench.cand_contexts,
+                "sentences": bench.cand_sentences, "languages": list(bench.languages)}
     present = []
     for lang in spec.languages:
         try:
