@@ -106,7 +106,9 @@ def test_post_processed_runs_end_to_end(tmp_path, data_dir, monkeypatch):
     assert [p.rsplit("/", 1)[-1] for p in trained] == ["hybrid-s0", "sent-s0"]
     sent = json.loads((results / "pairs-sent.summary.json").read_text())
     assert sent["positive"] == "sentence" and sent["drop_overlap"]["benchmarks"] == ["tydi-val"]
-    assert sent["drop_overlap"]["removed_examples"] > 0  # the pool's paragraphs went
+    by_reason = sent["drop_overlap"]["by_benchmark"]["tydi-val"]["by_reason"]
+    assert by_reason["contexts"]["examples"] > 0  # the pool's paragraphs went
+    assert by_reason["questions"]["examples"] > 0
     assert (results / "leakage" / "sent" / "xquad-r.json").is_file()
     kept = (results / "grid" / "sent-s0" / "config.yaml").read_text()
     assert "pairs-sent.parquet" in kept

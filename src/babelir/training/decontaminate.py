@@ -85,6 +85,10 @@ def passages_with_sentences(sentences: Sequence[str], passages: Sequence[str]) -
 
 def _benchmark_texts(benchmark: str, data_dir: Path, cache_dir: Path | None) -> dict:
     """What the guard compares: ids, questions, contexts, sentences (raw) and languages."""
+    if benchmark in VALIDATION_BENCHMARKS:  # built from the data folder's training files
+        bench = load_benchmark(get_benchmark(benchmark), data_dir, cache_dir)
+        return {"ids": [], "questions": bench.query_texts, "contexts": bench.cand_contexts,
+                "sentences": bench.cand_sentences, "languages": list(bench.languages)}
     if benchmark not in BENCHMARKS:  # miracl: the dev topics, questions only
         topics, _ = _miracl_topics(data_dir)
         if not topics:
@@ -93,10 +97,6 @@ def _benchmark_texts(benchmark: str, data_dir: Path, cache_dir: Path | None) -> 
         return {"ids": [], "contexts": [], "sentences": [], "languages": sorted(topics),
                 "questions": [q for lang in sorted(topics) for _, q in topics[lang]]}
     spec = get_benchmark(benchmark)
-    if benchmark in VALIDATION_BENCHMARKS:  # built from the data folder's training files
-        bench = load_benchmark(spec, data_dir, cache_dir)
-        return {"ids": [], "questions": bench.query_texts, "contexts": bench.cand_contexts,
-                "sentences": bench.cand_sentences, "languages": list(bench.languages)}
     present = []
     for lang in spec.languages:
         try:
