@@ -131,5 +131,9 @@ def test_post_processed_runs_end_to_end(tmp_path, data_dir, monkeypatch):
     assert 0.0 <= centred["multi.map"] <= 1.0
     evaluated = []
     monkeypatch.setattr(experiment, "_evaluate", lambda c: evaluated.append(c) or {})
-    run_experiment(path, report=False)  # everything done: nothing trained or evaluated again
+    run_experiment(path)  # everything done: nothing trained or evaluated again; the report
     assert evaluated == [] and len(trained) == 2
+    report = (results / "REPORT.md").read_text(encoding="utf-8")
+    assert "**Training data `sent`** (pair set, sentence positives, drop_overlap tydi-val)" \
+        in report and "pairs-sent.summary.json" in report
+    assert "training pairs `sent`" in report and "**Leakage of `sent`**" in report
