@@ -119,6 +119,10 @@ def what(exp: Experiment, system: dict, varying: list[str]) -> str:
             f" α {system['alpha']:g}" if system.get("alpha") is not None else "")]
         config = _config(exp, system) or {}
         parts += [f"{SHORT[k]} {_value(config.get(k), '—')}" for k in varying]
+        pair_set = next((exp.runs[r].info.get("pairs") for r in system["runs"]
+                         if exp.runs[r].info.get("pairs")), None)
+        if pair_set:
+            parts.append(f"training pairs `{pair_set}`")
     post = next((exp.runs[r].info.get("post") for r in system["runs"]
                  if exp.runs[r].info.get("post")), None) or {}
     if "merge" in post:
