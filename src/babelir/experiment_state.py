@@ -221,7 +221,7 @@ def _ensure_leakage_checks(exp: Experiment, benchmarks: list[str], pair_set: str
                                "$BABELIR_DATA)")
         pairs = load_pairs(ensure_pairs(exp, pair_set))
         for benchmark in todo:
-            _say(f"leakage check: training pairs {pair_set or ''} vs {benchmark}")
+            _say(f"leakage check: training pairs{' ' + pair_set if pair_set else ''} vs {benchmark}")
             report = check_leakage(pairs, benchmark, folder, cache_dir(exp.cache_dir))
             write_report(report, leakage_file(exp, benchmark, pair_set))
     for benchmark in benchmarks:
