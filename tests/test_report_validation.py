@@ -274,7 +274,7 @@ def test_setup_and_training_tables_show_levers_and_shared_trainings(built):
     text = (folder / "REPORT.md").read_text(encoding="utf-8")
     _, rows = _table(_section(text, "Set-up"))
     what = {row[3]: row[1] for row in rows}
-    assert what["hybrid-wise-s0"].endswith("WiSE-FT λ 0.5 with the untuned model")
+    assert what["hybrid-wise-s0"].endswith("WiSE-FT λ 0.5")
     assert "distill_weight `1.0`" in what["distill-s0"]
     assert "distill_weight `0.0`" in what["hybrid-s0"]
     assert "**Warning**" not in _section(text, "Set-up")  # differing on purpose: validated

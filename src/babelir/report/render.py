@@ -122,3 +122,17 @@ def test_rows(tests: list[dict]) -> list[list[str]]:
 def seed_test_rows(tests: list[dict]) -> list[list[str]]:
     """Rows of the seed-level (Welch) table, one per seed test."""
     return _rows(tests, _seed_cells)
+
+
+def lever_parts(exp: Experiment, system: dict) -> list[str]:
+    """What sets a system apart besides its training settings: its pair set and its
+    post-processing (WiSE-FT weight, centring), as the set-up and validation tables say it."""
+    parts = []
+    if exp.run_info(system, "pairs"):
+        parts.append(f"training pairs `{exp.run_info(system, 'pairs')}`")
+    post = exp.run_info(system, "post") or {}
+    if "merge" in post:
+        parts.append(f"WiSE-FT λ {post['merge']:g}")
+    if post.get("centre"):
+        parts.append("centred per language")
+    return parts

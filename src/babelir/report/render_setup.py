@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from babelir.report.render import bench_name, fmt, run_labels, short
+from babelir.report.render import bench_name, fmt, lever_parts, run_labels, short
 from babelir.report.runs_table import Experiment
 from babelir.report.tables import markdown_table
 
@@ -83,17 +83,7 @@ def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
             f", alpha {system['alpha']:g}" if system["strategy"] == "hybrid" else "")
         config = next((exp.runs[r].config for r in system["runs"] if exp.runs[r].config), {})
         parts = [f"{k} `{json.dumps(config.get(k, _default(k)))}`" for k in differing]
-        pair_set = next((exp.runs[r].info.get("pairs") for r in system["runs"]
-                         if exp.runs[r].info.get("pairs")), None)
-        if pair_set:
-            parts.append(f"training pairs `{pair_set}`")
-    post = next((exp.runs[r].info.get("post") for r in system["runs"]
-                 if exp.runs[r].info.get("post")), None) or {}
-    if "merge" in post:
-        parts.append(f"WiSE-FT λ {post['merge']:g} with the untuned model")
-    if post.get("centre"):
-        parts.append("centred per language")
-    return ", ".join([what, *parts])
+    return ", ".join([what, *parts, *lever_parts(exp, system)])
 
 
 def setup(exp: Experiment) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 
-from babelir.report.render import bench_name, fmt, pm, signed
+from babelir.report.render import bench_name, fmt, lever_parts, pm, signed
 from babelir.report.runs_table import Experiment, is_missing
 from babelir.report.statistics import mean_std
 from babelir.report.tables import markdown_table
@@ -119,16 +119,7 @@ def what(exp: Experiment, system: dict, varying: list[str]) -> str:
             f" α {system['alpha']:g}" if system.get("alpha") is not None else "")]
         config = _config(exp, system) or {}
         parts += [f"{SHORT[k]} {_value(config.get(k), '—')}" for k in varying]
-        pair_set = next((exp.runs[r].info.get("pairs") for r in system["runs"]
-                         if exp.runs[r].info.get("pairs")), None)
-        if pair_set:
-            parts.append(f"training pairs `{pair_set}`")
-    post = next((exp.runs[r].info.get("post") for r in system["runs"]
-                 if exp.runs[r].info.get("post")), None) or {}
-    if "merge" in post:
-        parts.append(f"WiSE-FT λ {post['merge']:g}")
-    if post.get("centre"):
-        parts.append("centred per language")
+    parts += lever_parts(exp, system)
     if exp.validation_only(system):
         parts.append("validation only")
     return ", ".join(parts)

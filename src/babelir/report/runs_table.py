@@ -169,6 +169,11 @@ class Experiment:
         return [s for s in (self.systems if systems is None else systems)
                 if self.evaluated(s, benchmark)]
 
+    def run_info(self, system: dict, key: str):
+        """The first value of manifest run field ``key`` among the system's runs (None)."""
+        return next((self.runs[r].info.get(key) for r in system["runs"]
+                     if self.runs[r].info.get(key)), None)
+
     def validation_only(self, system: dict) -> bool:
         """Whether the system is evaluated on the validation pools only."""
         return bool(system["runs"]) and all(self.runs[r].info.get("evaluate") == "validation"
