@@ -66,9 +66,9 @@ def _default(key: str):
     setting existed means."""
     import dataclasses
 
-    from babelir.training.config import TrainConfig
+    from babelir.training.config import FIELDS
 
-    field = next((f for f in dataclasses.fields(TrainConfig) if f.name == key), None)
+    field = FIELDS.get(key)
     return None if field is None or field.default is dataclasses.MISSING else field.default
 
 
