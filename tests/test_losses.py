@@ -92,7 +92,8 @@ def test_training_with_both_terms_resumes_exactly(tiny_model, pairs_file, data_d
             pairs=str(pairs_file), out=str(out), model=str(tiny_model), batch_size=8, steps=4,
             eval_every=2, save_every=2, dev_batches=1, max_length=32, learning_rate=1e-3,
             data_dir=str(data_dir), device="cpu", select_best=False, distill_weight=0.5,
-            parallel_weight=0.5, parallel_batch_size=4, parallel_sentences=40, **extra))
+            parallel_weight=0.5, parallel_batch_size=4, parallel_sentences=40,
+            select_on="dev_loss", merge=1.0, **extra))
 
     straight = train(config(tmp_path / "a"))
     train(config(tmp_path / "b", stop_after=2))

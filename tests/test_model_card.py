@@ -40,7 +40,8 @@ def run(tmp_path_factory, data_dir):
                                 "model": str(tiny), "batch_size": 8, "steps": 4,
                                 "eval_every": 2, "save_every": 2, "dev_batches": 2,
                                 "max_length": 32, "learning_rate": 1e-3,
-                                "data_dir": str(data_dir), "device": "cpu"})
+                                "data_dir": str(data_dir), "device": "cpu",
+                                "select_on": "dev_loss"})  # merge: the default (0.7)
     final = train(config)
     train_card = (final / "README.md").read_text(encoding="utf-8")
     out = root / "run" / "eval-xquad-r"

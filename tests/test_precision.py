@@ -94,7 +94,7 @@ def test_bf16_training_resumes_exactly(tiny_model, data_dir, tmp_path):
     values = dict(pairs=str(tmp_path / "pairs.parquet"), model=str(tiny_model), batch_size=8,
                   steps=4, eval_every=2, save_every=2, dev_batches=1, max_length=32,
                   learning_rate=1e-3, data_dir=str(data_dir), device="cpu", precision="bf16",
-                  select_best=False)
+                  select_best=False, select_on="dev_loss", merge=1.0)
     straight = train(load_config(None, {**values, "out": str(tmp_path / "a")}))
     train(load_config(None, {**values, "out": str(tmp_path / "b"), "stop_after": 2}))
     resumed = train(load_config(None, {**values, "out": str(tmp_path / "b")}), resume=True)

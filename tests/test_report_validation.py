@@ -177,6 +177,43 @@ def test_validation_cells_are_the_summary_json_numbers(built):
     assert "β 1" in rows[-1][1] and "validation only" in rows[-1][1]
     assert "WiSE-FT λ 0.5" in rows[-2][1]
     assert "(mlqa-val Mo + mlqa-val Cr + mlqa-val Mul) / 3" in section
+    # the choice rule: the best-scoring validation-only row whose Mo is within 0.003 of
+    # the untuned model's (here every lever's scaled Mo is far below it: none qualifies)
+    allowed = [n for n in EXTRA if _summary(folder, EXTRA[n][0])["mono.map"]
+               - untuned["mono.map"] >= -0.003]
+    assert "**Choice rule**" in section and f"among the {len(EXTRA)} " in section
+    if allowed:
+        assert f"chosen: **{max(allowed, key=scores.get)}" in section
+    else:
+        assert "No row qualifies" in section
+
+
+def test_the_choice_rule_picks_the_best_score_that_keeps_mo(monkeypatch):
+    """render_validation.choice on hand-set numbers: the higher-scoring row loses 0.004 Mo
+    (refused), the other loses exactly 0.003 (allowed)."""
+    systems = {"untuned": {"name": "untuned", "kind": "zeroshot"},
+               "a": {"name": "a", "kind": "trained"}, "b": {"name": "b", "kind": "trained"}}
+    mo = {"untuned": 0.800, "a": 0.796, "b": 0.797}
+    scores = {"a": 0.90, "b": 0.85}
+
+    class Exp:
+        trained_systems = [systems["a"], systems["b"]]
+
+        @staticmethod
+        def validation_only(system):
+            return True
+
+    monkeypatch.setattr(render_validation, "untuned", lambda exp: systems["untuned"])
+    monkeypatch.setattr(render_validation, "mo_pools", lambda exp: ["mlqa-val"])
+    monkeypatch.setattr(render_validation, "score", lambda exp, s: scores[s["name"]])
+    monkeypatch.setattr(render_validation, "mean", lambda exp, s, pool, key: mo[s["name"]])
+    monkeypatch.setattr(render_validation, "display_names", lambda exp: {n: n for n in systems})
+    monkeypatch.setattr(render_validation, "varying_choices", lambda exp: [])
+    monkeypatch.setattr(render_validation, "what", lambda exp, s, varying: f"what {s['name']}")
+    text = " ".join(render_validation.choice(Exp()))
+    assert "1 qualify; chosen: **b** (what b; score 0.850)" in text
+    mo["b"] = 0.7969  # 0.0031 below: neither qualifies
+    assert "No row qualifies" in " ".join(render_validation.choice(Exp()))
 
 
 @pytest.mark.slow  # builds the report twice (~30 s)

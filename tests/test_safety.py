@@ -335,7 +335,8 @@ def _config(pairs_file, data_dir, out, **overrides):
     values = dict(pairs=str(pairs_file), out=str(out),
                   model=str(cache_dir() / "test-models" / "tiny-seed0-h32"), batch_size=8,
                   steps=4, eval_every=0, save_every=1, max_length=32, learning_rate=1e-3,
-                  data_dir=str(data_dir), device="cpu", select_best=False)
+                  data_dir=str(data_dir), device="cpu", select_best=False,
+                  select_on="dev_loss", merge=1.0)
     values.update(overrides)
     return load_config(None, values)
 

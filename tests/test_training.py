@@ -32,7 +32,8 @@ def tiny_model(tmp_path_factory):
 def _config(tiny_model, pairs_file, data_dir, out, **overrides):
     values = dict(pairs=str(pairs_file), out=str(out), model=str(tiny_model), batch_size=8,
                   steps=6, eval_every=3, save_every=3, dev_batches=2, max_length=32,
-                  learning_rate=1e-3, data_dir=str(data_dir), device="cpu")
+                  learning_rate=1e-3, data_dir=str(data_dir), device="cpu",
+                  select_on="dev_loss", merge=1.0)  # the recipe's merge: its own test
     values.update(overrides)
     return load_config(None, values)
 
@@ -147,6 +148,40 @@ def test_leakage_guard_refuses_xquad_r_training(tiny_model, data_dir, tmp_path):
     with pytest.raises(BabelirError, match="allow-leakage"):
         train(_config(tiny_model, path, data_dir, tmp_path / "leaky"))
     assert json.loads((tmp_path / "leaky" / "leakage.json").read_text())["clean"] is False
+
+
+def test_wise_ft_merge_makes_final_from_the_start_and_the_selected_model(
+        tiny_model, pairs_file, data_dir, tmp_path):
+    """merge = lambda: final/ = (1 - lambda) * start + lambda * tuned/ (the selected step)."""
+    out = tmp_path / "run"
+    final = train(_config(tiny_model, pairs_file, data_dir, out, steps=4, merge=0.25))
+    start, tuned, merged = _weights(tiny_model), _weights(out / "tuned"), _weights(final)
+    assert merged.keys() == tuned.keys()
+    key = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(start[key], tuned[key])  # it trained, so the merge is not trivial
+    for name in merged:
+        expected = 0.75 * start[name].double() + 0.25 * tuned[name].double()
+        assert torch.allclose(merged[name].double(), expected, atol=1e-6, rtol=0), name
+    record = json.loads((final / "babelir-merge.json").read_text())
+    assert record["weight"] == 0.25 and record["tuned"]["name"] == str(out / "tuned")
+    assert json.loads((out / "history.json").read_text())["best_step"] in (3, 4)
+
+
+def test_the_default_recipe_is_the_chosen_one():
+    """`babelir train` defaults = configs/hybrid.yaml's recipe (results/xquadr-recipe)."""
+    import yaml
+
+    from babelir.training.config import TrainConfig
+
+    from pathlib import Path
+
+    recipe = yaml.safe_load((Path(__file__).parents[1] / "configs" / "hybrid.yaml")
+                            .read_text(encoding="utf-8"))
+    defaults = TrainConfig().to_dict()
+    for name in ("steps", "select_on", "merge", "eval_every", "save_every", "batch_size",
+                 "learning_rate", "freeze_embeddings", "max_length"):
+        assert defaults[name] == recipe[name], name
+    assert defaults["merge"] < 1.0 and defaults["select_on"].startswith("mlqa-val:")
 
 
 def test_cli_with_yaml_config(tiny_model, pairs_file, data_dir, tmp_path):

@@ -252,7 +252,12 @@ def _train_values(exp: Experiment, overrides: dict, run: str, seed: int, strateg
     if bad:
         raise BabelirError(f"experiment {exp.path}: unknown training setting(s) "
                            f"{', '.join(bad)}")
-    values.update(strategy=strategy, seed=int(seed), out=str(exp.work_dir(run)),
+    if "merge" in values:
+        raise BabelirError(f"experiment {exp.path}: `merge` is a system's setting here "
+                           "(`merge: lambda` beside `strategy:`), not a training override: "
+                           "one training then serves every lambda")
+    # WiSE-FT is the runner's post-processing (model_for), so training never merges
+    values.update(merge=1.0, strategy=strategy, seed=int(seed), out=str(exp.work_dir(run)),
                   pairs=str(exp.pairs_spec(pair_set)["out"]), data_dir=exp.data_dir,
                   cache_dir=exp.cache_dir)
     if alpha is not None:

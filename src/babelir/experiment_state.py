@@ -84,13 +84,14 @@ def training_state(exp: Experiment, run: str) -> str:
 def _check_training_identity(exp: Experiment, run: Run, config_path: Path) -> None:
     if not config_path.is_file():
         return
-    from babelir.training.config import TrainConfig
+    from babelir.training.config import implied_settings
 
-    old = training_identity(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
     new = training_identity(run.train_values)
-    defaults = TrainConfig().to_dict()
-    # a setting the old run did not know (added to TrainConfig since) counts as its default
-    old = {**{k: defaults[k] for k in new if k not in old and k in defaults}, **old}
+    # a setting the old run did not know (added to TrainConfig since) counts as the value
+    # it implied then
+    saved = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    implied = implied_settings(saved)
+    old = training_identity({k: implied[k] for k in {*saved, *new} if k in implied})
     diff = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
                      for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
     if diff:

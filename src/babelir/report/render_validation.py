@@ -217,12 +217,44 @@ def table(exp: Experiment) -> list[str]:
     return ["", markdown_table(header, rows)]
 
 
+#: the choice rule's tolerance: a candidate's Mo may be at most this far below the untuned
+#: model's on every Mo pool (issue P10's bar: never below the untuned model's Mo − 0.003)
+MO_TOLERANCE = 0.003
+
+
+def choice(exp: Experiment) -> list[str]:
+    """The choice rule applied to the ablation (the fine-tuned *validation only* systems):
+    the highest validation score among those whose Mo − untuned ≥ −MO_TOLERANCE on every
+    Mo pool; empty without an untuned system or a scored candidate."""
+    ref, pools = untuned(exp), mo_pools(exp)
+    candidates = [s for s in exp.trained_systems if exp.validation_only(s)
+                  and not is_missing(score(exp, s))]
+    if ref is None or not candidates:
+        return []
+
+    def keeps_mo(system: dict) -> bool:
+        return all(mean(exp, system, p, "mono.map") - mean(exp, ref, p, "mono.map")
+                   >= -MO_TOLERANCE - 1e-12 for p in pools)
+
+    allowed = [s for s in candidates if keeps_mo(s)]
+    names = display_names(exp)
+    rule = (f"**Choice rule** (fixed before the final runs): among the {len(candidates)} "
+            "fine-tuned *validation only* rows, the highest validation score whose Mo is at "
+            f"most {MO_TOLERANCE} below the untuned model's on {' and '.join(pools)}. ")
+    if not allowed:
+        return ["", rule + "No row qualifies: every lever lost more Mo than that."]
+    best = max(allowed, key=lambda s: score(exp, s))
+    return ["", rule + f"{len(allowed)} qualify; chosen: **{names[best['name']]}** "
+            f"({what(exp, best, varying_choices(exp))}; score {fmt(score(exp, best), 3)}). "
+            "The final systems use its recipe."]
+
+
 def validation(exp: Experiment, link: str | None) -> list[str]:
     """The section (empty without validation pools); ``link``: the first pool's Pareto
     figure."""
     if not exp.validation:
         return []
-    lines = intro(exp) + table(exp)
+    lines = intro(exp) + table(exp) + choice(exp)
     if link is not None:
         lines += ["", f"![Mo against Mul mAP on {exp.validation[0]}]({link})", "",
                   (f"Mo against Mul mAP on {exp.validation[0]}, one point per run, labelled "

@@ -184,9 +184,9 @@ def hub_base_model(model: str | None) -> str | None:
 
 def _hyperparameters(config: dict) -> tuple[dict, dict]:
     """(every training setting, those that differ from ``TrainConfig``'s defaults)."""
-    from babelir.training.config import TrainConfig
+    from babelir.training.config import FIELDS
 
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+    defaults = {name: f.default for name, f in FIELDS.items()
                 if f.default is not dataclasses.MISSING}
     settings = {k: v for k, v in config.items() if k not in MACHINE_SPECIFIC}
     settings["pairs"] = Path(settings.get("pairs") or "").name

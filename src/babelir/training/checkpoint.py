@@ -220,18 +220,17 @@ def check_resume(config) -> Path:
     """Before anything is written: the run folder's config.yaml holds the same settings as
     ``config`` (all but ``RESUME_MAY_CHANGE``), its pairs file is the same (SHA-256 in
     run.json), and it has a checkpoint. Returns the newest checkpoint (quick check)."""
-    from babelir.training.config import TrainConfig
+    from babelir.training.config import implied_settings
 
     out = Path(config.out)
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
         raise BabelirError(f"--resume: {saved_path} not found: is {out} the folder of a "
                            "`babelir train` run?")
-    saved, now = _saved_settings(saved_path), config.to_dict()
-    defaults = TrainConfig().to_dict()
-    diff = [f"{k}: {saved.get(k, defaults.get(k))!r} in the run, {now.get(k)!r} now"
+    saved, now = implied_settings(_saved_settings(saved_path)), config.to_dict()
+    diff = [f"{k}: {saved.get(k)!r} in the run, {now.get(k)!r} now"
             for k in dict.fromkeys([*now, *saved]) if k not in RESUME_MAY_CHANGE
-            and saved.get(k, defaults.get(k)) != now.get(k)]
+            and saved.get(k) != now.get(k)]
     if diff:
         raise BabelirError(f"--resume: {out} was trained with other settings "
                            f"({'; '.join(diff)}); resume it with the settings of {saved_path}, "

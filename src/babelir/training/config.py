@@ -49,7 +49,7 @@ class TrainConfig:
     dataset_temperature: float = 1.0  # dataset choice ∝ size^(1/T)
     languages: list[str] = field(default_factory=list)  # empty = all languages in the pairs
     batch_size: int = 32
-    steps: int = 300
+    steps: int = 150
     learning_rate: float = 3e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -65,11 +65,12 @@ class TrainConfig:
     parallel_weight: float = 0.0  # gamma: translations onto the untuned English embedding (XNLI)
     parallel_batch_size: int = 16  # parallel sentence pairs per step (parallel_weight > 0)
     parallel_sentences: int = 2000  # XNLI train-split premise groups to draw them from
-    eval_every: int = 50  # steps between dev-loss evaluations (0 = never)
+    eval_every: int = 25  # steps between dev-loss (and select_on) evaluations (0 = never)
     dev_batches: int = 8
-    save_every: int = 50  # steps between checkpoints
+    save_every: int = 25  # steps between checkpoints
     select_best: bool = True  # final = the best checkpoint (select_on), not the last one
-    select_on: str = "dev_loss"  # dev_loss | <mlqa-val|xnli-val>:<metric> (training/trainer.py)
+    select_on: str = "mlqa-val:mean_map"  # dev_loss | <pool>:<metric> (training/trainer.py)
+    merge: float = 0.7  # WiSE-FT lambda: final/ = (1 - lambda) * model + lambda * tuned/; 1 = off
     seed: int = 0
     benchmark: str = "xquad-r"  # evaluation benchmark the leakage guard compares with
     allow_leakage: bool = False
@@ -108,6 +109,8 @@ class TrainConfig:
         for name in ("weight_decay", "max_grad_norm", "distill_weight", "parallel_weight"):
             if getattr(self, name) < 0:
                 bad.append((name, f"must be at least 0, got {getattr(self, name)}"))
+        if not 0.0 <= self.merge <= 1.0:
+            bad.append(("merge", f"must be in [0, 1], got {self.merge}"))
         if not 0.0 <= self.alpha <= 1.0:
             bad.append(("alpha", f"must be in [0, 1], got {self.alpha}"))
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -176,6 +179,8 @@ HELP = {
                    "step)",
     "select_on": "how --select-best ranks checkpoints: dev_loss, or <pool>:<metric> on a "
                  "validation pool, e.g. mlqa-val:mean_map, xnli-val:multi_map",
+    "merge": "WiSE-FT lambda: final/ = (1 - lambda) * starting model + lambda * the selected "
+             "checkpoint (kept as tuned/); 1 = the tuned weights as they are",
     "seed": "random seed (batches, initialisation, dropout)",
     "benchmark": "evaluation benchmark the leakage guard compares the training examples with",
     "allow_leakage": "train even when the leakage guard finds overlap with --benchmark",
@@ -191,6 +196,17 @@ HELP = {
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+# The recipe of issue P10 (results/xquadr-recipe) changed these defaults; a run folder's
+# config.yaml written before a setting existed implies the value it had then, not today's
+# default (no WiSE-FT merge; the lowest-dev-loss checkpoint).
+DEFAULTS_BEFORE = {"merge": 1.0, "select_on": "dev_loss"}
+
+
+def implied_settings(saved: dict) -> dict:
+    """A saved config.yaml's settings, with what an older babelir left out filled in: the
+    value it implied (``DEFAULTS_BEFORE``), else today's default."""
+    return {**TrainConfig().to_dict(), **DEFAULTS_BEFORE, **saved}
 TYPES = typing.get_type_hints(TrainConfig)  # the annotations, resolved
 
 

@@ -277,3 +277,19 @@ def finish_run(config: TrainConfig, model, sampler: BatchSampler, history: dict,
     from babelir.training.card import write_model_card
 
     write_model_card(final, out, use_best)
+    if config.merge < 1.0:
+        merge_with_start(config, out)
+
+
+def merge_with_start(config: TrainConfig, out: Path) -> None:
+    """WiSE-FT (``config.merge`` = lambda): the selected model moves to ``tuned/`` and
+    ``final/`` becomes ``(1 - lambda) * starting model + lambda * tuned`` (models/merge.py)."""
+    from babelir.models.merge import merge_models
+    from babelir.settings import cache_dir
+
+    tuned, final = out / "tuned", out / "final"
+    shutil.rmtree(tuned, ignore_errors=True)  # a tuned/ of an earlier finish of this run
+    os.replace(final, tuned)
+    merge_models(config.model, str(tuned), config.merge, final, cache_dir(config.cache_dir))
+    print(f"final/: WiSE-FT merge, (1 - {config.merge:g}) * {config.model} + "
+          f"{config.merge:g} * {tuned}", flush=True)
