@@ -58,7 +58,6 @@ import pandas as pd
 
 from babelir.data.lareqa import load_benchmark
 from babelir.data.registry import BENCHMARKS, get_benchmark, resolve_file
-from babelir.data.validate import text_lines
 from babelir.errors import BabelirError, DataError
 from babelir.training.leakage_report import (
     MIN_SENTENCE_CHARS,
@@ -289,18 +288,15 @@ def _lareqa_checks(training: _Training, name: str, data_dir: Path,
 
 
 def _miracl_topics(data_dir: Path) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
-    folder = Path(data_dir) / "miracl"
+    """(lang -> [(qid, query)], lang -> file) of every MIRACL dev topics file in the data
+    folder, read by the MIRACL benchmark's own reader (a bad line: a DataError naming it)."""
+    from babelir.data.miracl import load_topics
+
     topics: dict[str, list[tuple[str, str]]] = {}
     files: dict[str, str] = {}
-    for path in sorted(folder.glob("topics.miracl-v1.0-*-dev.tsv")):
+    for path in sorted((Path(data_dir) / "miracl").glob("topics.miracl-v1.0-*-dev.tsv")):
         lang = path.name[len("topics.miracl-v1.0-"):-len("-dev.tsv")]
-        rows = []
-        for n, line in text_lines(path):  # not UTF-8: a DataError naming the line
-            qid, tab, query = line.partition("\t")
-            if not tab or not qid.strip() or not query.strip():
-                raise DataError("expected 'qid<TAB>query'", path=path, record=f"line {n}")
-            rows.append((qid.strip(), query))
-        topics[lang] = rows
+        topics[lang] = list(load_topics(path).items())
         files[lang] = str(path)
     return topics, files
 
