@@ -320,3 +320,32 @@ def test_setup_and_training_tables_show_levers_and_shared_trainings(built):
     assert "validation score" not in header  # every run here selects on dev loss
     names = [row[0].strip("`") for row in rows]
     assert "distill-s0" in names and "hybrid-wise-s0" not in names  # shared training
+
+
+@pytest.mark.slow  # builds a report (~15 s)
+def test_target_section_shows_each_systems_distance_to_the_bar(tmp_path):
+    """manifest ``target``: the hybrid's XQuAD-R mean against hand-set bounds; oracle: the
+    summary.json numbers on disk, the margins computed here."""
+    from babelir.report import render_target
+
+    folder = make_results(tmp_path / "exp")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    hybrid = json.loads((folder / "grid" / "hybrid-s0" / "eval" / BENCHMARK / "summary.json")
+                        .read_text(encoding="utf-8"))
+    bar_mo = round(hybrid["mono.map"] - 0.01, 3)  # met
+    bar_rd = round(hybrid["multi.rank_distance"] - 5.0, 1)  # missed by 5
+    manifest["target"] = {"system": "hybrid", "benchmark": BENCHMARK,
+                          "at_least": {"mono.map": bar_mo},
+                          "at_most": {"multi.rank_distance": bar_rd}}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    build_report(folder)
+    section = _section((folder / "REPORT.md").read_text(encoding="utf-8"), render_target.TITLE)
+    header, rows = _table(section)
+    assert header == ["system", "seeds", "Mo mAP", "distance", "rank distance", "distance"]
+    row = next(r for r in rows if r[0].startswith("Hybrid"))
+    assert row[2:] == [f"{hybrid['mono.map']:.3f}", f"{hybrid['mono.map'] - bar_mo:+.3f}",
+                       f"{hybrid['multi.rank_distance']:.1f}",
+                       f"{bar_rd - hybrid['multi.rank_distance']:+.1f}"]
+    assert "**Not met** by `hybrid` (mean of 1 of its 1 planned seed): short on rank " \
+           "distance by 5.0." in section
+    assert not any("distill" in r[0] for r in rows)  # validation-only rows are not shown

@@ -365,3 +365,22 @@ def test_experiment_training_settings_are_checked(tmp_path):
                                            r"max_articles must be a whole number >= 1"):
         load_experiment(path)
     assert not (tmp_path / "work").exists() and not (tmp_path / "results").exists()
+
+
+def test_experiment_target_is_checked(tmp_path):
+    from babelir.experiment import load_experiment
+
+    good = "target:\n  system: xy\n  benchmark: xquad-r\n  at_least: {mono.map: 0.8}\n"
+    exp = load_experiment(_experiment(tmp_path, "    steps: 10", good))
+    assert exp.target == {"system": "xy", "benchmark": "xquad-r",
+                          "at_least": {"mono.map": 0.8}, "at_most": {}}
+    for bad in ("target:\n  system: hybrid\n  benchmark: xquad-r\n",
+                "target:\n  system: xy\n  benchmark: xquad-r\n  at_most: {multi.map: high}\n",
+                "target:\n  system: xy\n  benchmark: xquad-r\n  goal: 1\n"):
+        path = _experiment(tmp_path, "    steps: 10", bad)
+        with pytest.raises(BabelirError, match=rf"experiment {path}: `target"):
+            load_experiment(path)
+    # merge is a system's setting in an experiment, never a training override
+    path = _experiment(tmp_path, "    merge: 0.5")
+    with pytest.raises(BabelirError, match="`merge` is a system's setting"):
+        load_experiment(path)

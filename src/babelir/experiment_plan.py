@@ -28,7 +28,7 @@ EVAL_OPTIONS = ("languages", "max_articles", "candidate_mode", "max_length", "ba
                 "query_prefix", "passage_prefix", "bm25_tokenizer", "ap_k", "device")
 TOP_KEYS = ("name", "description", "results", "work", "data_dir", "cache_dir", "pairs",
             "train", "systems", "sweep", "benchmarks", "eval", "comparisons", "significance",
-            "validation", "pair_sets")
+            "validation", "pair_sets", "target")
 SYSTEM_KEYS = ("name", "label", "model", "strategy", "alpha", "seeds", "overrides", "merge",
                "centre", "evaluate", "pairs")
 #: validation pools built from the training side (``data/validation.py``): every run is
@@ -114,6 +114,7 @@ class Experiment:
     validation: list[str] = field(default_factory=list)  # validation pools (every run)
     trainers: dict[str, str] = field(default_factory=dict)  # training key -> run training it
     pair_sets: dict[str, dict] = field(default_factory=dict)  # other named training pairs
+    target: dict | None = None  # a bar one system's seed mean must reach (``_target``)
 
     def pairs_spec(self, name: str = "") -> dict:
         """The `pairs:` spec of a named pair set ("": the experiment's own `pairs:`)."""
@@ -221,7 +222,33 @@ def load_experiment(path: str | Path) -> Experiment:
     if len(set(outs)) != len(outs):
         raise BabelirError(f"experiment {path}: every pair set needs its own `out` file")
     _plan(exp)
+    exp.target = _target(raw.get("target"), exp)
     return exp
+
+
+def _target(value, exp: Experiment) -> dict | None:
+    """``target:``: a bar for one system's mean over seeds on one benchmark, e.g.
+    ``{system: hybrid, benchmark: xquad-r, at_least: {mono.map: 0.796}, at_most:
+    {multi.rank_distance: 330}}`` (keys of the runs' summary.json); the report shows each
+    system's distance to it."""
+    if value is None:
+        return None
+    target = dict(_require_mapping(value, "target", exp.path))
+    bad = sorted(set(target) - {"system", "benchmark", "at_least", "at_most"})
+    names = [s.name for s in exp.systems]
+    if bad or target.get("system") not in names or not isinstance(target.get("benchmark"), str):
+        raise BabelirError(f"experiment {exp.path}: `target` needs `system` (one of "
+                           f"{', '.join(names)}), `benchmark`, and `at_least` / `at_most` "
+                           "mappings of summary keys to numbers"
+                           + (f"; unknown: {', '.join(bad)}" if bad else ""))
+    for side in ("at_least", "at_most"):
+        bounds = _require_mapping(target.get(side), f"target.{side}", exp.path)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in bounds.values()):
+            raise BabelirError(f"experiment {exp.path}: `target.{side}` maps summary keys "
+                               f"(e.g. mono.map) to numbers; got {bounds!r}")
+        target[side] = {str(k): float(v) for k, v in bounds.items()}
+    return target
 
 
 def _pairs_setting(value, what: str, path) -> dict:

@@ -305,6 +305,7 @@ def manifest(exp: Experiment, benchmarks: list[str], missing: dict[str, str]) ->
         "comparisons": exp.comparisons,
         "significance": exp.significance,
         "pairs": {k: v for k, v in exp.pairs.items() if k != "out"},
+        **({"target": exp.target} if exp.target else {}),
         "complete": all(all(r["done"].values()) for r in runs.values()),
     }
 

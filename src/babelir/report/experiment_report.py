@@ -6,7 +6,8 @@ put the pieces together, in the report's order:
 * ``runs_table``: the results folder loaded, every evaluation number in one tidy table;
 * ``statistics``: the paired tests over queries and seeds (cached here per benchmark);
 * ``render*``: the REPORT.md text, pure functions of the above (``render_validation``: the
-  validation section, when the manifest lists validation pools);
+  validation section, when the manifest lists validation pools; ``render_target``: the
+  distance to the experiment's ``target:``);
 * ``experiment_figures``: the PNG figures;
 * ``paper``: the paper's numbers and settings, from the packaged ``paper_numbers.yaml``
   (``PAPER`` below; labelled as the paper's wherever they appear).
@@ -29,6 +30,7 @@ from babelir.report import (
     render_context,
     render_results,
     render_setup,
+    render_target,
     render_validation,
     statistics,
 )
@@ -121,8 +123,8 @@ class Report:
 
     def build(self) -> str:
         exp = self.exp
-        parts = [render_setup.header(exp), self.answer(), render_setup.setup(exp),
-                 self.validation()]
+        parts = [render_setup.header(exp), self.answer(), render_target.target_section(exp),
+                 render_setup.setup(exp), self.validation()]
         for benchmark in exp.benchmarks:
             if any(benchmark in r.evals for r in exp.runs.values()):
                 parts.append(self.benchmark_section(benchmark))
