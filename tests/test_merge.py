@@ -139,3 +139,20 @@ def test_provenance_files_and_module_names(models, tmp_path):
     assert not (out / "babelir_source.json").exists()
     card = (out / "README.md").read_text()
     assert card.startswith("> Merged by `babelir merge`") and card.endswith("# tuned\n")
+
+
+def test_merge_note_goes_after_the_cards_metadata(models, tmp_path):
+    """A card with YAML front matter keeps it first (the Hub reads it only there): the merge
+    note goes below it, and huggingface_hub still reads the metadata."""
+    from huggingface_hub import ModelCard
+
+    base, tuned, _ = models
+    other = tmp_path / "tuned-card"
+    shutil.copytree(tuned, other)
+    (other / "README.md").write_text("---\nlibrary_name: sentence-transformers\n---\n\n# tuned\n")
+    out = tmp_path / "merged"
+    merge_models(str(base), str(other), 0.5, out, cache_dir())
+    text = (out / "README.md").read_text()
+    assert text.startswith("---\nlibrary_name: sentence-transformers\n---\n\n> Merged by")
+    assert text.endswith("# tuned\n")
+    assert ModelCard.load(out / "README.md").data.library_name == "sentence-transformers"

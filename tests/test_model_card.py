@@ -76,6 +76,8 @@ def test_training_writes_the_library_card(run):
     assert "| batch strategy | hybrid, α = 0.5 |" in card.text
     assert "MultipleNegativesRankingLoss" in card.text and "`steps`: 4" in card.text
     assert str(run_dir.parent) not in card.text  # no path of this machine
+    # the default recipe merges (WiSE-FT 0.7): the card says so below its metadata
+    assert "> Merged by `babelir merge`: (1 - 0.7) * BASE (tiny)" in card.text
 
 
 def _check_eval_results(card: ModelCard, results: dict) -> None:

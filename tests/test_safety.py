@@ -413,7 +413,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_one_before(stopped_run, pairs_fi
                  "--model", str(cache_dir() / "test-models" / "tiny-seed0-h32"),
                  "--batch-size", "8", "--steps", "4", "--eval-every", "0", "--save-every", "1",
                  "--max-length", "32", "--learning-rate", "0.001", "--data-dir", str(data_dir),
-                 "--device", "cpu", "--no-select-best"]) == 2
+                 "--device", "cpu", "--no-select-best", "--select-on", "dev_loss",
+                 "--merge", "1"]) == 2
     assert "no intact checkpoint" in capsys.readouterr().err
 
 

@@ -182,10 +182,22 @@ def _fingerprints(location: str, files: dict[str, Path]) -> dict:
             "weights_sha256": {(k or ".") + "/" + p.name: sha256_of(p) for k, p in files.items()}}
 
 
+def _after_metadata(card: str, note: str) -> str:
+    """``note`` inserted into a model card after its YAML front matter (``---`` … ``---``,
+    which the Hub and ``huggingface_hub.ModelCard`` read only at the very top), else first."""
+    if card.startswith("---\n"):
+        end = card.find("\n---\n", 4)
+        if end >= 0:
+            head, body = card[:end + 5], card[end + 5:]
+            return f"{head}\n{note}{body.lstrip(chr(10))}"
+    return note + card
+
+
 def merge_models(base: str, tuned: str, weight: float, out: str | Path,
-                 cache_root: Path) -> dict:
+                 cache_root: Path, card_names: tuple[str, str] | None = None) -> dict:
     """Write ``(1 - weight) · base + weight · tuned`` into ``out``; returns the record that is
-    also written there as ``babelir-merge.json``."""
+    also written there as ``babelir-merge.json``. ``card_names``: how the model card's note
+    names BASE and TUNED (default: as given; a card that travels names no local path)."""
     from safetensors.torch import save_file
 
     from babelir import __version__
@@ -232,9 +244,11 @@ def merge_models(base: str, tuned: str, weight: float, out: str | Path,
             config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         card = tmp / "README.md"
         if card.is_file():  # TUNED's model card: say what this folder really is
-            card.write_text(f"> Merged by `babelir merge`: (1 - {weight}) * BASE ({base}) + "
-                            f"{weight} * TUNED ({tuned}); see {RECORD}. The card below "
-                            f"describes TUNED.\n\n" + card.read_text(encoding="utf-8"),
+            base_name, tuned_name = card_names or (base, tuned)
+            note = (f"> Merged by `babelir merge`: (1 - {weight}) * BASE ({base_name}) + "
+                    f"{weight} * TUNED ({tuned_name}); see {RECORD}. The card below "
+                    "describes TUNED.\n\n")
+            card.write_text(_after_metadata(card.read_text(encoding="utf-8"), note),
                             encoding="utf-8")
         record["prompts"] = prompts_t if prompts_t is not None else prompts_b
         record["parameters"] = n_params

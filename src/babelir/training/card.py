@@ -122,7 +122,7 @@ def babelir_record(run: dict, use_best: bool | None = None,
                           "sha256": run["run"].get("pairs_sha256"),
                           "sources": pairs_summary.get("sources"),
                           "examples": run["data"].get("train_examples")},
-        "base_model": _model_name(config.get("model")),
+        "base_model": model_name(config.get("model")),
         "selected_step": step, "selection": how,
         "prefixes": dict(zip(("query", "passage"), prefixes)) if prefixes else None,
         "leakage_check": _leakage(run["leakage"]),
@@ -166,7 +166,7 @@ def _train_dataset(run: dict, loss) -> dict:
                      "config_code": textwrap.indent(f"```json\n{settings}\n```", "  ")}}
 
 
-def _model_name(model: str | None) -> str | None:
+def model_name(model: str | None) -> str | None:
     """A base model as the card names it: a local folder by its name (the path is this
     machine's), a Hub id or babelir's bundled name as given."""
     return Path(model).name if model and Path(model).exists() else model
@@ -190,7 +190,7 @@ def _hyperparameters(config: dict) -> tuple[dict, dict]:
                 if f.default is not dataclasses.MISSING}
     settings = {k: v for k, v in config.items() if k not in MACHINE_SPECIFIC}
     settings["pairs"] = Path(settings.get("pairs") or "").name
-    settings["model"] = _model_name(settings.get("model"))
+    settings["model"] = model_name(settings.get("model"))
     changed = {k: v for k, v in settings.items() if k in defaults and defaults[k] != v}
     return settings, changed
 

@@ -286,10 +286,12 @@ def merge_with_start(config: TrainConfig, out: Path) -> None:
     ``final/`` becomes ``(1 - lambda) * starting model + lambda * tuned`` (models/merge.py)."""
     from babelir.models.merge import merge_models
     from babelir.settings import cache_dir
+    from babelir.training.card import model_name
 
     tuned, final = out / "tuned", out / "final"
     shutil.rmtree(tuned, ignore_errors=True)  # a tuned/ of an earlier finish of this run
     os.replace(final, tuned)
-    merge_models(config.model, str(tuned), config.merge, final, cache_dir(config.cache_dir))
+    merge_models(config.model, str(tuned), config.merge, final, cache_dir(config.cache_dir),
+                 card_names=(model_name(config.model), "this run's tuned/ folder"))
     print(f"final/: WiSE-FT merge, (1 - {config.merge:g}) * {config.model} + "
           f"{config.merge:g} * {tuned}", flush=True)
