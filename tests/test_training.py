@@ -127,6 +127,21 @@ def test_bad_settings_fail_before_any_step(tiny_model, pairs_file, data_dir, tmp
     assert not (out / "checkpoints").exists()
 
 
+def test_select_on_a_pool_the_data_folder_lacks_fails_before_anything_is_written(
+        tiny_model, pairs_file, tmp_path, monkeypatch, capsys):
+    """The default recipe selects on mlqa-val: without MLQA in the data folder, exit 2 with
+    the way out (--select-on dev_loss), and no run folder."""
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("BABELIR_CACHE", str(tmp_path / "cache"))  # no cached data either
+    out = tmp_path / "run"
+    assert main(["train", "--pairs", str(pairs_file), "--model", str(tiny_model), "--out",
+                 str(out), "--data-dir", str(empty), "--device", "cpu", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "select_on mlqa-val:mean_map" in err and "--select-on dev_loss" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 @pytest.mark.parametrize("corrupt, message", [
     (lambda df: df.assign(question=df["question"].where(df.index != df.index[0], "  ")), "empty"),
     (lambda df: pd.concat([df, df.iloc[:1]]), "duplicate"),

@@ -191,6 +191,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     sampler = build_sampler(config, data, config.seed)  # errors here: before any step
     dev_data = TrainingTexts.from_pairs(dev_rows, config.hard_negatives) if len(dev_rows) else None
     dev = dev_sampler(config, dev_data) if dev_data is not None else None
+    validator = make_validator(config)  # its pool is loaded now: a missing one stops here
     if resume:
         check_resume(config)  # same settings, a checkpoint there: before anything is written
     out = prepare_run_folder(config, accelerator, resume)
@@ -198,7 +199,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         print(f"sampler: {json.dumps(sampler.describe())}", flush=True)
     check_leakage(config, pd.concat([train_rows, dev_rows]), out, accelerator.is_main_process)
     trainer = build_trainer(config, accelerator, data, sampler, out,
-                            (dev_data, dev) if dev is not None else None)
+                            (dev_data, dev) if dev is not None else None, validator)
     start = trainer.resume() if resume else 0  # newest intact checkpoint (damaged: skipped)
     log = _open_log(out / "train_log.jsonl", start, accelerator.is_main_process)
     batch_log = (out / f"batches.rank{rank}.jsonl").open("a") if config.log_batches else None
@@ -220,9 +221,18 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     return out / "final"
 
 
-def build_trainer(config: TrainConfig, accelerator, data, sampler, out: Path, dev):
+def make_validator(config: TrainConfig):
+    """The checkpoint-selection score on a validation pool (``select_on``), or None."""
+    from babelir.training.trainer import Validator, parse_select_on
+
+    selection = parse_select_on(config.select_on)
+    return Validator(*selection, config) if selection else None
+
+
+def build_trainer(config: TrainConfig, accelerator, data, sampler, out: Path, dev,
+                  validator=None):
     """The model (seeded), its loss (with the teacher terms), dev and validation checks."""
-    from babelir.training.trainer import Trainer, Validator, parse_select_on
+    from babelir.training.trainer import Trainer
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -231,8 +241,6 @@ def build_trainer(config: TrainConfig, accelerator, data, sampler, out: Path, de
     dev_check = None
     if dev is not None:  # every rank scores the whole dev batch, InfoNCE only
         dev_check = (build_loss(config, model, False, anchored=False), *dev)
-    selection = parse_select_on(config.select_on)
-    validator = Validator(*selection, config) if selection else None
     return Trainer(config, accelerator, model, choice, data, sampler, loss_fn, out,
                    dev=dev_check, parallel=load_parallel(config), validator=validator)
 

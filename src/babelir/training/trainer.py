@@ -63,6 +63,11 @@ class Validator:
         self.evaluator = LAReQAEvaluator(pool, name="", max_length=config.max_length,
                                          data_dir=config.data_dir, cache_dir=config.cache_dir,
                                          write_csv=False)
+        try:  # a pool the data folder lacks: an error before step 1, with the way out
+            self.evaluator.benchmark_data  # a property: loads the pool once
+        except BabelirError as exc:
+            raise BabelirError(f"select_on {pool}:{metric}: {exc}; or select checkpoints "
+                               "without a validation pool: --select-on dev_loss") from None
         self.lower_is_better = metric.endswith("rank_distance")
 
     def __call__(self, model) -> tuple[float, dict]:
