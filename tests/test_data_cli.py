@@ -40,3 +40,37 @@ def test_jsonl_source_then_mined_negatives(data_dir, tmp_path):
     cats = frame[(frame["example_id"] == "e0") & (frame["lang"] == "en")].iloc[0]
     assert "cats" in cats["negative"] and cats["negative"] != cats["passage"]
     assert (frame["negative"] != frame["passage"]).all()
+
+
+def test_a_users_file_at_out_is_never_replaced(data_dir, tmp_path, capsys):
+    """build-pairs and mine-negatives replace only files babelir wrote (Parquet metadata
+    key): a user's file at --out, or at the summary's place, stops them with exit 2."""
+    rows = [{"id": f"e{i}", "lang": lang, "question": f"question {i}", "passage": f"passage {i}"}
+            for i in range(4) for lang in ("en", "de")]
+    source = tmp_path / "src.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    pairs = tmp_path / "pairs.parquet"
+
+    def build() -> int:
+        return main(["data", "build-pairs", "--source", f"jsonl:{source}", "--dev-fraction",
+                     "0", "--data-dir", str(data_dir), "--out", str(pairs)])
+
+    pairs.write_text("my own notes")
+    assert build() == 2
+    err = capsys.readouterr().err
+    assert f"{pairs} exists and babelir did not write it" in err and "Traceback" not in err
+    assert pairs.read_text() == "my own notes"
+    pairs.unlink()
+    summary = tmp_path / "pairs.summary.json"
+    summary.write_text('{"mine": 1}')
+    assert build() == 2 and not pairs.exists() and summary.read_text() == '{"mine": 1}'
+    summary.unlink()
+    assert build() == 0 and build() == 0  # its own output: replaced
+    theirs = tmp_path / "theirs.parquet"
+    pd.DataFrame({"score": [1.0, 2.0]}).to_parquet(theirs)  # Parquet, but not babelir's
+    assert main(["data", "mine-negatives", "--pairs", str(pairs), "--out", str(theirs),
+                 "--top-k", "1"]) == 2
+    assert "babelir did not write it" in capsys.readouterr().err
+    assert pd.read_parquet(theirs)["score"].tolist() == [1.0, 2.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pairs.parquet", "pairs.summary.json", "src.jsonl", "theirs.parquet"]

@@ -210,15 +210,15 @@ def run_mine_negatives_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from babelir.data.pairs import load_pairs
-    from babelir.io import atomic_path
+    from babelir.io import check_output_file, write_parquet
     from babelir.retrieval.mining import mine_hard_negatives, mining_summary
 
+    check_output_file(args.out)  # a user's own file is never replaced
     mined = mine_hard_negatives(load_pairs(Path(args.pairs)), method=args.method,
                                 model=args.model, top_k=args.top_k, seed=args.seed,
                                 batch_size=args.batch_size, precision=args.precision,
                                 backend=args.backend)
-    with atomic_path(args.out) as tmp:
-        mined.to_parquet(tmp)
+    write_parquet(mined, args.out)
     print(json.dumps(mining_summary(mined)["total"], indent=2))
     print(f"wrote {args.out}")
     return 0

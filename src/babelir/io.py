@@ -104,6 +104,48 @@ def check_output_folder(final: str | os.PathLike,
                        "yourself")
 
 
+#: key of the Parquet schema metadata in every table babelir writes (``write_parquet``)
+PARQUET_KEY = b"babelir"
+
+
+def is_babelir_parquet(path: str | os.PathLike) -> bool:
+    """Whether the Parquet file at ``path`` carries babelir's metadata key."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception:  # not Parquet at all (pyarrow raises several types): not babelir's
+        return False
+    return PARQUET_KEY in metadata
+
+
+def check_output_file(final: str | os.PathLike,
+                      ours: Callable[[Path], bool] = is_babelir_parquet) -> None:
+    """BabelirError unless the file ``final`` may be (re)written by babelir: it does not
+    exist, or ``ours`` recognises it as a file babelir wrote. A user's own file is never
+    replaced: the message says to choose another --out or remove it yourself."""
+    from babelir.errors import BabelirError
+
+    final = Path(final)
+    if final.is_dir():
+        raise BabelirError(f"{final} is a folder; --out names a file here")
+    if final.is_symlink() or (final.exists() and not ours(final)):
+        raise BabelirError(f"{final} exists and babelir did not write it; refusing to "
+                           "replace it: choose another --out or remove it yourself")
+
+
+def write_parquet(frame, path: str | os.PathLike) -> None:
+    """Write a DataFrame to Parquet atomically, with babelir's metadata key (so that writing
+    the same output again may replace it, and a user's own file never is)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), PARQUET_KEY: b"written by babelir"}
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+
+
 def _files_in(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                   if (p.is_file() or p.is_symlink()) and p.name != MARKER)

@@ -43,6 +43,8 @@ from babelir.data.pairs_table import (
     KEY,
     SPLITS,
     TRANSLATION_DATASETS,
+    is_pairs_output,
+    is_summary_output,
     load_pairs,
     validate_pairs,
 )
@@ -55,7 +57,7 @@ from babelir.data.sources import (
     parse_source_name,
 )
 from babelir.errors import BabelirError, DataError
-from babelir.io import atomic_path, write_json
+from babelir.io import check_output_file, write_json, write_parquet
 
 __all__ = ["COLUMNS", "ISO_639_1", "KEY", "LEAKS", "POSITIVE_MODES", "SOURCE_HELP", "SPLITS",
            "TRANSLATION_DATASETS", "_parse_squad", "assign_articles", "build_pairs",
@@ -204,6 +206,11 @@ def summarize(frame: pd.DataFrame, positives: dict | None = None) -> dict:
     }
 
 
+def summary_path(out: Path) -> Path:
+    """Where ``build_pairs`` writes the summary of the table at ``out``."""
+    return out.with_name(f"{out.stem}.summary.json")
+
+
 def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "paragraph",
                 dev_fraction: float = 0.05, seed: int = 0,
                 languages: Iterable[str] | None = None, benchmark: str | None = None,
@@ -220,6 +227,8 @@ def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "
     was removed and why. Without it nothing is removed and the summary has no such key.
     """
     out = Path(out)
+    check_output_file(out, ours=is_pairs_output)  # a user's own file: never replaced
+    check_output_file(summary_path(out), ours=is_summary_output)
     if drop_overlap is not None:
         from babelir.training.decontaminate import check_benchmarks
 
@@ -244,9 +253,8 @@ def build_pairs(sources: list[str], data_dir: Path, out: Path, positive: str = "
     }
     if removed is not None:
         summary["drop_overlap"] = removed
-    with atomic_path(out) as tmp:
-        frame.to_parquet(tmp, index=False, engine="pyarrow")
-    write_json(out.with_name(f"{out.stem}.summary.json"), summary)
+    write_parquet(frame, out)
+    write_json(summary_path(out), summary)
     return summary
 
 

@@ -30,6 +30,32 @@ SPLITS = ("train", "dev")
 TRANSLATION_DATASETS = frozenset({"xnli"})
 
 
+def is_pairs_output(path: Path) -> bool:
+    """Whether babelir wrote the Parquet file at ``path``: its metadata key, or (a table
+    written before babelir marked its files) every column of the pairs table."""
+    import pyarrow.parquet as pq
+
+    from babelir.io import is_babelir_parquet
+
+    if is_babelir_parquet(path):
+        return True
+    try:
+        return set(COLUMNS) <= set(pq.read_schema(path).names)
+    except Exception:  # not Parquet (pyarrow raises several types): the user's file
+        return False
+
+
+def is_summary_output(path: Path) -> bool:
+    """Whether the JSON at ``path`` is a pairs summary babelir wrote (``build_pairs``)."""
+    import json
+
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and {"out", "sources", "positive"} <= set(record)
+
+
 def _record(frame: pd.DataFrame, i: int) -> str:
     row = frame.iloc[i]
     parts = [f"{c}={row[c]!r}" for c in KEY if c in frame.columns]
