@@ -197,3 +197,54 @@ def test_paper_numbers_file_holds_the_old_literal_and_its_source():
     # it is package data: read through importlib.resources, as an installed wheel reads it
     text = resources.files("babelir.report").joinpath("paper_numbers.yaml").read_text("utf-8")
     assert load_paper_numbers(text) == paper
+
+
+# ------------------------------------------------------------- settings and the untuned model
+def _stub_experiment(**fields):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(run_info=lambda system, key: (fields.get("post") or {}).get(
+        system["name"]) if key == "post" else None, **fields)
+
+
+def test_a_setting_a_config_yaml_lacks_means_the_value_babelir_used_then():
+    """A config.yaml written before ``merge`` / ``select_on`` existed was trained without a
+    merge and selected on dev loss (training.config.DEFAULTS_BEFORE), not with today's
+    defaults: it differs from a new config only where the values really differ."""
+    from types import SimpleNamespace
+
+    old = SimpleNamespace(config={"steps": 150})
+    new = SimpleNamespace(config={"steps": 150, "merge": 1.0, "select_on": "dev_loss"})
+    exp = _stub_experiment(trained_runs=lambda: [old, new])
+    assert render_setup.differing_training_settings(exp) == []
+    assert render_setup.common_training_settings(exp) == {"steps": 150, "merge": 1.0,
+                                                          "select_on": "dev_loss"}
+    new.config["select_on"] = "mlqa-val:mean_map"
+    assert render_setup.differing_training_settings(exp) == ["select_on"]
+    assert "select_on" not in render_setup.common_training_settings(exp)
+
+
+def test_a_system_not_trained_yet_shows_no_settings_it_does_not_have():
+    """Its settings are in the experiment YAML, not in a config.yaml: '—', never a default."""
+    from types import SimpleNamespace
+
+    exp = _stub_experiment(runs={"a-s0": SimpleNamespace(config=None)})
+    system = {"name": "a", "kind": "trained", "model": None, "strategy": "xy", "runs": ["a-s0"]}
+    what = render_setup._what(exp, system, ["distill_weight"])
+    assert what == "fine-tuned, strategy `xy`, distill_weight —"
+
+
+def test_fine_tuning_cost_is_measured_against_the_plain_untuned_model():
+    """A centred zero-shot system is a post-processed variant, not the start of training."""
+    from babelir.report.render_context import _fine_tuning_cost
+
+    values = {"zeroshot": (0.80, 0.60, 0.30), "zeroshot-centred": (0.79, 0.66, 0.52),
+              "hybrid": (0.78, 0.69, 0.54)}
+    systems = [{"name": n, "kind": "trained" if n == "hybrid" else "zeroshot", "model": n,
+                "label": n} for n in values]
+    settings = ("mono.map", "cross.map", "multi.map")
+    exp = _stub_experiment(systems=systems, post={"zeroshot-centred": {"centre": True}},
+                           summary_values=lambda s, b, k: [values[s["name"]][settings.index(k)]])
+    items = _fine_tuning_cost(exp, BENCHMARK, [systems[2]])
+    assert len(items) == 1 and "Mo mAP (0.800 untuned, best fine-tuned 0.780)" in items[0]
+    assert "untuned zeroshot is" in items[0] and "centred" not in items[0]

@@ -86,19 +86,29 @@ def _training(exp: Experiment, paper: dict, c: dict) -> list[str]:
         "Here: " + ("one mined hard negative per pair plus in-batch negatives."
                     if c.get("hard_negatives") else "in-batch negatives only."),
         "**Checkpoint selection.** Paper: early stopping on English SQuADShifts "
-        "validation loss. Here: the lowest loss on the held-out dev split of the same "
-        f"pairs, measured every {c.get('eval_every')} steps (selected steps: "
+        f"validation loss. Here: {_selection(runs)}, measured every "
+        f"{c.get('eval_every')} steps (selected steps: "
         f"{', '.join(str(x) for x in best) or 'none'}).",
         f"**Hardware.** Paper: {paper['hardware']}. Here: {', '.join(devices)}; "
         + (f"{np.mean(minutes):.1f} minutes of training steps per run on average."
            if minutes else "no timing recorded.")]
 
 
+def _selection(runs) -> str:
+    """How the fine-tuned runs chose their checkpoint (``select_on`` of each config.yaml)."""
+    rules = sorted({(r.config or {}).get("select_on", "dev_loss") for r in runs})
+    return "; ".join(
+        "the lowest loss on the held-out dev split of the same pairs" if rule == "dev_loss"
+        else f"the best {rule.split(':')[1]} on the validation pool {rule.split(':')[0]} "
+             "(built from the held-out dev articles of the training side)"
+        for rule in rules)
+
+
 def _method(exp: Experiment, paper: dict) -> list[str]:
     """The items on seeds and tests, alpha, evaluation and absent benchmarks."""
     seeds = sorted({len(s["seeds"]) for s in exp.trained_systems})
-    alphas = ", ".join(f"{s['alpha']:g}" for s in exp.trained_systems
-                       if s["strategy"] == "hybrid")
+    alphas = ", ".join(sorted({f"{s['alpha']:g}" for s in exp.trained_systems
+                               if s["strategy"] == "hybrid"}, key=float))
     mode = (exp.manifest.get("eval") or {}).get("candidate_mode", "sentence")
     items = [
         "**Seeds and tests.** Paper: one run per system, no variance, no significance "
@@ -140,7 +150,9 @@ def differences(exp: Experiment, paper: dict) -> list[str]:
 def _fine_tuning_cost(exp: Experiment, benchmark: str, trained: list[dict]) -> list[str]:
     """Per zero-shot system: the settings where every fine-tuned system is below it."""
     items = []
-    for z in (s for s in exp.systems if s["kind"] == "zeroshot"):
+    untuned = [s for s in exp.systems  # the plain start: not a centred zero-shot variant
+               if s["kind"] == "zeroshot" and not exp.run_info(s, "post")]
+    for z in untuned:
         lost, gained = [], []
         for setting in ("mono.map", "cross.map", "multi.map"):
             start = mean_std(exp.summary_values(z, benchmark, setting))[0]

@@ -50,24 +50,29 @@ def common_training_settings(exp: Experiment) -> dict:
     runs = exp.trained_runs()
     if not runs:
         return {}
-    keys = [k for k in runs[0].config if k not in NOT_COMPARED]
-    return {k: runs[0].config[k] for k in keys
-            if all(r.config.get(k) == runs[0].config[k] for r in runs)}
+    keys = list(runs[0].config) + sorted({k for r in runs for k in r.config}
+                                         - set(runs[0].config))
+    value = {k: runs[0].config.get(k, _default(k)) for k in keys if k not in NOT_COMPARED}
+    return {k: v for k, v in value.items()
+            if all(r.config.get(k, _default(k)) == v for r in runs)}
 
 
 def differing_training_settings(exp: Experiment) -> list[str]:
     runs = exp.trained_runs()
     keys = sorted({k for r in runs for k in r.config} - NOT_COMPARED - {"pairs"})
-    return [k for k in keys if len({json.dumps(r.config.get(k)) for r in runs}) > 1]
+    return [k for k in keys
+            if len({json.dumps(r.config.get(k, _default(k))) for r in runs}) > 1]
 
 
 def _default(key: str):
-    """A training setting's default (``TrainConfig``): what a config.yaml written before the
-    setting existed means."""
+    """What a config.yaml written before the setting existed means: the value babelir used
+    then (``DEFAULTS_BEFORE``), else the setting's default (``TrainConfig``)."""
     import dataclasses
 
-    from babelir.training.config import FIELDS
+    from babelir.training.config import DEFAULTS_BEFORE, FIELDS
 
+    if key in DEFAULTS_BEFORE:
+        return DEFAULTS_BEFORE[key]
     field = FIELDS.get(key)
     return None if field is None or field.default is dataclasses.MISSING else field.default
 
@@ -82,8 +87,17 @@ def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
         what = f"fine-tuned, strategy `{system['strategy']}`" + (
             f", alpha {system['alpha']:g}" if system["strategy"] == "hybrid" else "")
         config = next((exp.runs[r].config for r in system["runs"] if exp.runs[r].config), {})
-        parts = [f"{k} `{json.dumps(config.get(k, _default(k)))}`" for k in differing]
+        # not trained yet: its settings are in the experiment's YAML, not in a config.yaml
+        parts = [f"{k} `{json.dumps(config.get(k, _default(k)))}`" if config else f"{k} —"
+                 for k in differing]
     return ", ".join([what, *parts, *lever_parts(exp, system)])
+
+
+def _note(exp: Experiment, key: str) -> str:
+    """A word on a shared setting that the post-processing overrides (WiSE-FT after training)."""
+    if key == "merge" and any("merge" in (r.info.get("post") or {}) for r in exp.runs.values()):
+        return " in training; the experiment merges afterwards (WiSE-FT λ, column *what*)"
+    return ""
 
 
 def setup(exp: Experiment) -> list[str]:
@@ -99,7 +113,7 @@ def setup(exp: Experiment) -> list[str]:
                   "and seed" + "".join(f", {k}" for k in differing)
                   + " (from each run's config.yaml):"), "",
                   markdown_table(["setting", "value"],
-                                 [[k, f"`{v}`"] for k, v in common.items()])]
+                                 [[k, f"`{v}`" + _note(exp, k)] for k, v in common.items()])]
     if differing and not exp.validation:
         lines += ["", "**Warning**: fine-tuned runs differ in " + ", ".join(differing) + "."]
     elif differing:
