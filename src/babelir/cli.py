@@ -209,11 +209,11 @@ def run_mine_negatives_command(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from babelir.data.pairs import load_pairs
+    from babelir.data.pairs import is_pairs_output, load_pairs
     from babelir.io import check_output_file, write_parquet
     from babelir.retrieval.mining import mine_hard_negatives, mining_summary
 
-    check_output_file(args.out)  # a user's own file is never replaced
+    check_output_file(args.out, ours=is_pairs_output)  # a user's own file: never replaced
     mined = mine_hard_negatives(load_pairs(Path(args.pairs)), method=args.method,
                                 model=args.model, top_k=args.top_k, seed=args.seed,
                                 batch_size=args.batch_size, precision=args.precision,
