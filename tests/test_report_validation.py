@@ -341,11 +341,12 @@ def test_target_section_shows_each_systems_distance_to_the_bar(tmp_path):
     build_report(folder)
     section = _section((folder / "REPORT.md").read_text(encoding="utf-8"), render_target.TITLE)
     header, rows = _table(section)
-    assert header == ["system", "seeds", "Mo mAP", "distance", "rank distance", "distance"]
+    assert header == ["system", "seeds", "Mo mAP", "distance", "Mul rank distance",
+                      "distance"]
     row = next(r for r in rows if r[0].startswith("Hybrid"))
     assert row[2:] == [f"{hybrid['mono.map']:.3f}", f"{hybrid['mono.map'] - bar_mo:+.3f}",
                        f"{hybrid['multi.rank_distance']:.1f}",
                        f"{bar_rd - hybrid['multi.rank_distance']:+.1f}"]
-    assert "**Not met** by `hybrid` (mean of 1 of its 1 planned seed): short on rank " \
+    assert "**Not met** by `hybrid` (mean of 1 of its 1 planned seed): short on Mul rank " \
            "distance by 5.0." in section
     assert not any("distill" in r[0] for r in rows)  # validation-only rows are not shown

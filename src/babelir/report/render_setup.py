@@ -66,15 +66,10 @@ def differing_training_settings(exp: Experiment) -> list[str]:
 
 def _default(key: str):
     """What a config.yaml written before the setting existed means: the value babelir used
-    then (``DEFAULTS_BEFORE``), else the setting's default (``TrainConfig``)."""
-    import dataclasses
+    then, else today's default (``training.config.implied_settings``, as resume reads it)."""
+    from babelir.training.config import implied_settings
 
-    from babelir.training.config import DEFAULTS_BEFORE, FIELDS
-
-    if key in DEFAULTS_BEFORE:
-        return DEFAULTS_BEFORE[key]
-    field = FIELDS.get(key)
-    return None if field is None or field.default is dataclasses.MISSING else field.default
+    return implied_settings({}).get(key)
 
 
 def _what(exp: Experiment, system: dict, differing: list[str]) -> str:

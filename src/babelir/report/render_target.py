@@ -8,14 +8,13 @@ experiment."""
 
 from __future__ import annotations
 
+from babelir.report.render import SETTING_LABELS as NAMES
 from babelir.report.render import bench_name, fmt, pm, signed
 from babelir.report.runs_table import Experiment, is_missing
 from babelir.report.statistics import mean_std
 from babelir.report.tables import markdown_table
 
 TITLE = "Distance to the target"
-NAMES = {"mono.map": "Mo mAP", "cross.map": "Cr mAP", "multi.map": "Mul mAP",
-         "multi.rank_distance": "rank distance"}
 
 
 def bounds(target: dict) -> list[tuple[str, str, float]]:

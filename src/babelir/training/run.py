@@ -229,8 +229,7 @@ def make_validator(config: TrainConfig):
     return Validator(*selection, config) if selection else None
 
 
-def build_trainer(config: TrainConfig, accelerator, data, sampler, out: Path, dev,
-                  validator=None):
+def build_trainer(config: TrainConfig, accelerator, data, sampler, out: Path, dev, validator):
     """The model (seeded), its loss (with the teacher terms), dev and validation checks."""
     from babelir.training.trainer import Trainer
 
