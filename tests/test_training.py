@@ -118,6 +118,8 @@ def test_two_processes_share_each_global_batch(tiny_model, pairs_file, data_dir,
     ({"batch_size": 5000}, "cannot form a batch"),
     ({"languages": ["de", "fr"]}, "no rows for language"),
     ({"strategy": "mixed"}, "unknown"),
+    ({"lora_rank": -1}, "lora_rank must be at least 0"),
+    ({"lora_rank": 4, "lora_targets": ["query", "qkv"]}, r"lora_targets \['qkv'\] name no"),
 ])
 def test_bad_settings_fail_before_any_step(tiny_model, pairs_file, data_dir, tmp_path,
                                            overrides, message):
@@ -240,3 +242,68 @@ def test_select_on_names_a_validation_pool_never_a_test_benchmark():
     for bad in ("xquad-r:mean_map", "mlqa-val:nope", "mlqa-val"):
         with pytest.raises(BabelirError, match="select_on"):
             parse_select_on(bad)
+
+
+LORA_QUERY = "encoder.layer.0.attention.self.query"
+
+
+def test_lora_trains_low_rank_updates_and_saves_plain_merged_models(
+        tiny_model, pairs_file, data_dir, tmp_path):
+    """Only the targeted layers change, each by a matrix of rank <= r; the saved model is a
+    plain folder (original names) whose weight is W + (alpha / r) B A, by hand from the
+    factors in the checkpoint; it encodes like the adapted model did."""
+    out = tmp_path / "lora"
+    final = train(_config(tiny_model, pairs_file, data_dir, out, lora_rank=2, lora_alpha=6.0,
+                          lora_targets=["query", "value"], select_best=False))
+    before, after = _weights(tiny_model), _weights(final)
+    assert after.keys() == before.keys()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {f"encoder.layer.{i}.attention.self.{m}.weight"
+                       for i in (0, 1) for m in ("query", "value")}
+    for key in changed:
+        update = (after[key] - before[key]).double()  # fp32 rounding: tiny singular values
+        assert torch.linalg.matrix_rank(update, rtol=1e-4) <= 2
+    state = torch.load(out / "checkpoints" / "step-0000006" / "trainer_state.pt",
+                       weights_only=True)
+    a = state["lora"][f"{LORA_QUERY}.lora_A.default.weight"]
+    b = state["lora"][f"{LORA_QUERY}.lora_B.default.weight"]
+    assert a.shape == (2, 32) and b.shape == (32, 2)
+    expected = before[f"{LORA_QUERY}.weight"] + (6.0 / 2) * b @ a
+    assert torch.allclose(after[f"{LORA_QUERY}.weight"], expected, atol=1e-6)
+    checkpoint = _weights(out / "checkpoints" / "step-0000006" / "model")
+    assert checkpoint.keys() == before.keys()  # a checkpoint's model/ is plain too
+    assert torch.equal(checkpoint[f"{LORA_QUERY}.weight"], after[f"{LORA_QUERY}.weight"])
+
+
+def test_lora_starts_at_the_untuned_model(tiny_model):
+    """B starts at zero: the adapted model encodes exactly like the one it adapts."""
+    from sentence_transformers import SentenceTransformer
+
+    from babelir.training.lora import add_lora, has_lora, merged_copy
+
+    config = load_config(None, {"pairs": "x", "model": str(tiny_model), "lora_rank": 4})
+    plain = SentenceTransformer(str(tiny_model), device="cpu")
+    adapted = SentenceTransformer(str(tiny_model), device="cpu")
+    add_lora(adapted, config)
+    trainable = [n for n, p in adapted.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    texts = ["query: wo liegt Bern?", "passage: Bern ist die Bundesstadt der Schweiz."]
+    assert torch.allclose(adapted.encode(texts, convert_to_tensor=True),
+                          plain.encode(texts, convert_to_tensor=True), atol=1e-6)
+    assert has_lora(adapted) and not has_lora(merged_copy(adapted)) and has_lora(adapted)
+
+
+def test_lora_resume_reproduces_the_uninterrupted_run(tiny_model, pairs_file, data_dir,
+                                                      tmp_path):
+    lora = {"lora_rank": 2, "select_best": False}
+    straight = train(_config(tiny_model, pairs_file, data_dir, tmp_path / "a", **lora))
+    train(_config(tiny_model, pairs_file, data_dir, tmp_path / "b", stop_after=3, **lora))
+    with pytest.raises(BabelirError, match="lora_rank: 2 in the run, 4 now"):
+        train(_config(tiny_model, pairs_file, data_dir, tmp_path / "b",
+                      **{**lora, "lora_rank": 4}), resume=True)
+    resumed = train(_config(tiny_model, pairs_file, data_dir, tmp_path / "b", **lora),
+                    resume=True)
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

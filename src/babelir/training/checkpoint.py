@@ -7,7 +7,9 @@ only: it is read with ``torch.load(weights_only=True)``, which runs no code from
 and ``checkpoint.json`` (size and SHA-256 of every file). It is written whole (``atomic_dir``)
 before older ones are removed, and the last two are kept: a damaged newest checkpoint (its
 files no longer match ``checkpoint.json``, or cannot be read) is skipped with a warning and
-the one before it resumed.
+the one before it resumed. A LoRA run's ``model/`` holds the merged weights (a plain model,
+like every other) and ``trainer_state.pt`` the adapter factors, which resume puts back on the
+starting model (training/lora.py).
 """
 
 from __future__ import annotations
@@ -76,11 +78,15 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, sampler, step: in
                     extra: dict) -> Path:
     """Write ``folder/step-<step>`` atomically, then drop all but the last ``KEEP``."""
     target = folder / f"step-{step:07d}"
+    from babelir.training import lora
+
     with atomic_dir(target, legacy=lambda p: (p / STATE_FILE).is_file()) as tmp:
-        model.save(str(tmp / "model"), create_model_card=False)
+        lora.plain_model(model).save(str(tmp / "model"), create_model_card=False)
         state = {"format": FORMAT, "step": step, "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
                  "rng": _rng_state(), **extra}
+        if lora.has_lora(model):  # model/ holds the merged weights; resume needs the factors
+            state[lora.KEY] = lora.lora_state(model)
         torch.save(state, tmp / STATE_FILE)
         _read_state(tmp / STATE_FILE)  # fails now, not at resume, if it is not plain data
         write_json(tmp / MANIFEST, {"format": FORMAT, "step": step, "files": _manifest(tmp)})
@@ -159,11 +165,19 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, sampler) -> dict:
 
 def _apply(path: Path, weights: dict, state: dict, model, optimizer, scheduler,
            sampler) -> dict:
-    result = model[0].auto_model.load_state_dict(weights, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("pooler.")]
-    if missing or result.unexpected_keys:
-        raise BabelirError(f"checkpoint {path} does not fit the model: missing {missing[:3]}, "
-                           f"unexpected {result.unexpected_keys[:3]}")
+    from babelir.training import lora
+
+    if lora.has_lora(model) != (lora.KEY in state):
+        raise BabelirError(f"checkpoint {path} does not fit the model: one of them has LoRA "
+                           "adapters, the other not")
+    if lora.KEY in state:  # the frozen base is the starting model, loaded already
+        lora.load_lora_state(model, state[lora.KEY], str(path))
+    else:
+        result = model[0].auto_model.load_state_dict(weights, strict=False)
+        missing = [k for k in result.missing_keys if not k.startswith("pooler.")]
+        if missing or result.unexpected_keys:
+            raise BabelirError(f"checkpoint {path} does not fit the model: missing "
+                               f"{missing[:3]}, unexpected {result.unexpected_keys[:3]}")
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     sampler.load_state_dict(state["sampler"])

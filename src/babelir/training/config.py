@@ -56,6 +56,9 @@ class TrainConfig:
     temperature: float = 0.05  # InfoNCE: logits = cos / temperature
     max_length: int = 128
     freeze_embeddings: bool = True
+    lora_rank: int = 0  # LoRA adapters of this rank instead of full fine-tuning (0 = off)
+    lora_alpha: float = 32.0  # LoRA scaling: the update is (lora_alpha / lora_rank) * B A
+    lora_targets: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16: CUDA only): autocast of forward and loss
     cached_loss: bool = False  # GradCache (CachedMultipleNegativesRankingLoss)
     mini_batch_size: int = 16  # for cached_loss
@@ -95,12 +98,12 @@ class TrainConfig:
                      "save_every", "parallel_batch_size", "parallel_sentences"):
             if getattr(self, name) < 1:
                 bad.append((name, f"must be at least 1, got {getattr(self, name)}"))
-        for name in ("eval_every", "seed"):
+        for name in ("eval_every", "seed", "lora_rank"):
             if getattr(self, name) < 0:
                 bad.append((name, f"must be at least 0, got {getattr(self, name)}"))
         if self.stop_after is not None and self.stop_after < 1:
             bad.append(("stop_after", f"must be at least 1 (or absent), got {self.stop_after}"))
-        for name in ("learning_rate", "temperature", "dataset_temperature"):
+        for name in ("learning_rate", "temperature", "dataset_temperature", "lora_alpha"):
             if getattr(self, name) <= 0:
                 bad.append((name, f"must be positive, got {getattr(self, name)}"))
         if self.cached_loss and (self.distill_weight or self.parallel_weight):
@@ -109,6 +112,9 @@ class TrainConfig:
         for name in ("weight_decay", "max_grad_norm", "distill_weight", "parallel_weight"):
             if getattr(self, name) < 0:
                 bad.append((name, f"must be at least 0, got {getattr(self, name)}"))
+        if self.lora_rank and not self.lora_targets:
+            bad.append(("lora_targets", "is empty: LoRA needs the names of the linear layers "
+                                        "to adapt, e.g. query,key,value,dense"))
         if not 0.0 <= self.merge <= 1.0:
             bad.append(("merge", f"must be in [0, 1], got {self.merge}"))
         if not 0.0 <= self.alpha <= 1.0:
@@ -159,6 +165,11 @@ HELP = {
     "temperature": "InfoNCE temperature: logits = cosine / temperature",
     "max_length": "max tokens per query or passage",
     "freeze_embeddings": "freeze the word-embedding matrix (--no-freeze-embeddings trains it)",
+    "lora_rank": "train LoRA adapters of this rank (peft; the starting weights stay frozen, "
+                 "every saved model is merged) instead of every weight; 0 = full fine-tuning",
+    "lora_alpha": "LoRA scaling: the update of a layer is (lora_alpha / lora_rank) * B A",
+    "lora_targets": "comma-separated names of the linear layers LoRA adapts (with "
+                    "--lora-rank > 0)",
     "precision": "autocast of forward and loss (fp16: CUDA only)",
     "cached_loss": "GradCache (CachedMultipleNegativesRankingLoss): large batches in bounded "
                    "memory",
@@ -317,7 +328,7 @@ def add_config_flags(parser) -> None:
             parser.add_argument("--no-" + name.replace("_", "-"), dest=name,
                                 action="store_false", default=None,
                                 help=f"the opposite of {flag}")
-        elif name == "languages":
+        elif typing.get_origin(TYPES[name]) is list:  # languages, lora_targets
             parser.add_argument(flag, dest=name, default=None, help=text,
                                 type=lambda v: [x for x in v.split(",") if x])
         elif name == "stop_after":

@@ -78,6 +78,10 @@ def load_model(config: TrainConfig, device):
         encoder.pooler = None  # mean pooling never uses it; unused parameters break DDP
     if config.freeze_embeddings:
         model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    if config.lora_rank:
+        from babelir.training.lora import add_lora
+
+        add_lora(model, config)
     return model, choice
 
 
