@@ -225,13 +225,14 @@ def test_a_setting_a_config_yaml_lacks_means_the_value_babelir_used_then():
 
 
 def test_a_system_not_trained_yet_shows_no_settings_it_does_not_have():
-    """Its settings are in the experiment YAML, not in a config.yaml: '—', never a default."""
+    """Its settings are in the experiment YAML, not in a config.yaml: none shown, never a
+    default."""
     from types import SimpleNamespace
 
     exp = _stub_experiment(runs={"a-s0": SimpleNamespace(config=None)})
     system = {"name": "a", "kind": "trained", "model": None, "strategy": "xy", "runs": ["a-s0"]}
     what = render_setup._what(exp, system, ["distill_weight"])
-    assert what == "fine-tuned, strategy `xy`, distill_weight —"
+    assert what == "fine-tuned, strategy `xy`, not trained yet"
 
 
 def test_fine_tuning_cost_is_measured_against_the_plain_untuned_model():
@@ -248,3 +249,35 @@ def test_fine_tuning_cost_is_measured_against_the_plain_untuned_model():
     items = _fine_tuning_cost(exp, BENCHMARK, [systems[2]])
     assert len(items) == 1 and "Mo mAP (0.800 untuned, best fine-tuned 0.780)" in items[0]
     assert "untuned zeroshot is" in items[0] and "centred" not in items[0]
+
+
+def test_a_system_shows_only_the_settings_where_it_departs_from_most_runs():
+    """Three runs at lr 3e-5 and one at 1e-5: the usual value is 3e-5; only the 1e-5
+    system's *what* names its learning rate, in the set-up and the validation table; a tie
+    goes to the first run's value."""
+    from types import SimpleNamespace
+
+    from babelir.report import render_validation
+    from babelir.report.render import usual_settings
+
+    configs = {"a-s0": {"learning_rate": 3e-5}, "a-s1": {"learning_rate": 3e-5},
+               "b-s0": {"learning_rate": 3e-5, "lora_rank": 0},
+               "c-s0": {"learning_rate": 1e-5, "lora_rank": 16}}
+    runs = {n: SimpleNamespace(config=c, trained=True) for n, c in configs.items()}
+    systems = [{"name": n, "kind": "trained", "model": None, "strategy": "xy", "alpha": None,
+                "runs": [r for r in runs if r.startswith(n)]} for n in "abc"]
+    exp = _stub_experiment(runs=runs, systems=systems, trained_systems=systems,
+                           trained_runs=lambda: list(runs.values()),
+                           validation_only=lambda s: False)
+    assert usual_settings(exp) == {"learning_rate": 3e-5, "lora_rank": 0}
+    differing = render_setup.differing_training_settings(exp)
+    assert differing == ["learning_rate", "lora_rank"]  # a missing lora_rank reads as 0
+    shown = [render_setup._what(exp, s, differing) for s in systems]
+    assert shown[:2] == ["fine-tuned, strategy `xy`"] * 2
+    assert shown[2] == "fine-tuned, strategy `xy`, learning_rate `1e-05`, lora_rank `16`"
+    varying = render_validation.varying_choices(exp)
+    assert render_validation.what(exp, systems[2], varying) == "fine-tuned, `xy`, lr 1e-05, LoRA r 16"
+    assert render_validation.what(exp, systems[0], varying) == "fine-tuned, `xy`"
+    runs["c-s0"].config["learning_rate"] = 3e-5
+    runs["a-s1"].config["learning_rate"] = 1e-5  # 2 : 2, the first run's value wins
+    assert usual_settings(exp)["learning_rate"] == 3e-5

@@ -216,6 +216,36 @@ def test_the_choice_rule_picks_the_best_score_that_keeps_mo(monkeypatch):
     assert "No row qualifies" in " ".join(render_validation.choice(Exp()))
 
 
+def test_the_choice_rule_says_when_the_final_systems_follow_another_row(monkeypatch):
+    """A row added after the final runs wins: the report says that the final systems were
+    trained with the earlier row's recipe, not the chosen one."""
+    systems = {n: {"name": n, "kind": "zeroshot" if n == "untuned" else "trained"}
+               for n in ("untuned", "early", "late", "final")}
+    recipes = {"early": "r1", "late": "r2", "final": "r1"}
+    scores = {"early": 0.85, "late": 0.90}
+
+    class Exp:
+        trained_systems = [systems["early"], systems["late"], systems["final"]]
+
+        @staticmethod
+        def validation_only(system):
+            return system["name"] != "final"
+
+    monkeypatch.setattr(render_validation, "untuned", lambda exp: systems["untuned"])
+    monkeypatch.setattr(render_validation, "mo_pools", lambda exp: ["mlqa-val"])
+    monkeypatch.setattr(render_validation, "score", lambda exp, s: scores.get(s["name"], 0.0))
+    monkeypatch.setattr(render_validation, "mean", lambda exp, s, pool, key: 0.8)
+    monkeypatch.setattr(render_validation, "display_names", lambda exp: {n: n for n in systems})
+    monkeypatch.setattr(render_validation, "varying_choices", lambda exp: [])
+    monkeypatch.setattr(render_validation, "what", lambda exp, s, varying: "w")
+    monkeypatch.setattr(render_validation, "recipe", lambda exp, s: recipes[s["name"]])
+    text = " ".join(render_validation.choice(Exp()))
+    assert "among the 2 " in text and "chosen: **late**" in text
+    assert "do not use it yet" in text and "recipe of **early**" in text
+    recipes["final"] = "r2"
+    assert "The final systems use its recipe." in " ".join(render_validation.choice(Exp()))
+
+
 @pytest.mark.slow  # builds the report twice (~30 s)
 def test_validation_only_systems_are_not_in_the_benchmark_tables(built):
     folder, _ = built
@@ -313,7 +343,9 @@ def test_setup_and_training_tables_show_levers_and_shared_trainings(built):
     what = {row[3]: row[1] for row in rows}
     assert what["hybrid-wise-s0"].endswith("WiSE-FT λ 0.5")
     assert "distill_weight `1.0`" in what["distill-s0"]
-    assert "distill_weight `0.0`" in what["hybrid-s0"]
+    assert "distill_weight" not in what["hybrid-s0"]  # the usual value: not repeated
+    shared = _section(text, "Set-up")
+    assert "| distill_weight | `0.0`, unless column *what* names another value |" in shared
     assert "**Warning**" not in _section(text, "Set-up")  # differing on purpose: validated
     training = _section(text, "Training")
     header, rows = _table(training)

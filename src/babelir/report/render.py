@@ -4,6 +4,9 @@ functions of their arguments."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 from babelir.report.runs_table import Experiment, is_missing
 from babelir.report.statistics import LOWER_IS_BETTER, mean_std, verdict
 
@@ -136,3 +139,36 @@ def lever_parts(exp: Experiment, system: dict) -> list[str]:
     if post.get("centre"):
         parts.append("centred per language")
     return parts
+
+
+#: config.yaml keys that are not compared between fine-tuned runs: what every table shows on
+#: its own (strategy, alpha, seed) and where / how a run ran
+NOT_COMPARED = {"strategy", "alpha", "seed", "out", "stop_after", "log_batches", "data_dir",
+                "cache_dir", "device"}
+
+
+def setting_default(key: str):
+    """What a config.yaml written before the setting existed means: the value babelir used
+    then, else today's default (``training.config.implied_settings``, as resume reads it)."""
+    from babelir.training.config import implied_settings
+
+    return implied_settings({}).get(key)
+
+
+def setting(config: dict, key: str):
+    return config.get(key, setting_default(key))
+
+
+def usual_settings(exp: Experiment) -> dict:
+    """Each compared training setting's most common value over the fine-tuned runs (a tie:
+    the value of the first run that has one of them): the recipe, which a system's *what*
+    mentions only where it has another value."""
+    runs = exp.trained_runs()
+    keys = dict.fromkeys(k for r in runs for k in r.config if k not in NOT_COMPARED)
+    usual = {}
+    for key in keys:
+        values = [json.dumps(setting(r.config, key)) for r in runs]
+        counts = Counter(values)
+        top = max(counts.values())
+        usual[key] = json.loads(next(v for v in values if counts[v] == top))
+    return usual

@@ -8,13 +8,12 @@ import json
 
 import numpy as np
 
-from babelir.report.render import bench_name, fmt, lever_parts, run_labels, short
+from babelir.report.render import (NOT_COMPARED, bench_name, fmt, lever_parts, run_labels,
+                                   setting, short, usual_settings)
 from babelir.report.runs_table import Experiment
 from babelir.report.tables import markdown_table
 
 VALIDATION_ANCHOR = "#validation-how-the-recipe-was-chosen"
-NOT_COMPARED = {"strategy", "alpha", "seed", "out", "stop_after", "log_batches", "data_dir",
-                "cache_dir", "device"}
 ALIASES = ("For one seed the samplers draw, at every step, exactly the X-Y "
            "batches for hybrid alpha = 0 and exactly the X-X-mono batches for alpha "
            "= 1 (`babelir.sampling.strategies`, tested in tests/test_sampling.py), "
@@ -52,29 +51,20 @@ def common_training_settings(exp: Experiment) -> dict:
         return {}
     keys = list(runs[0].config) + sorted({k for r in runs for k in r.config}
                                          - set(runs[0].config))
-    value = {k: runs[0].config.get(k, _default(k)) for k in keys if k not in NOT_COMPARED}
-    return {k: v for k, v in value.items()
-            if all(r.config.get(k, _default(k)) == v for r in runs)}
+    value = {k: setting(runs[0].config, k) for k in keys if k not in NOT_COMPARED}
+    return {k: v for k, v in value.items() if all(setting(r.config, k) == v for r in runs)}
 
 
 def differing_training_settings(exp: Experiment) -> list[str]:
     runs = exp.trained_runs()
     keys = sorted({k for r in runs for k in r.config} - NOT_COMPARED - {"pairs"})
-    return [k for k in keys
-            if len({json.dumps(r.config.get(k, _default(k))) for r in runs}) > 1]
-
-
-def _default(key: str):
-    """What a config.yaml written before the setting existed means: the value babelir used
-    then, else today's default (``training.config.implied_settings``, as resume reads it)."""
-    from babelir.training.config import implied_settings
-
-    return implied_settings({}).get(key)
+    return [k for k in keys if len({json.dumps(setting(r.config, k)) for r in runs}) > 1]
 
 
 def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
-    """A system's kind and strategy, the training settings in which the fine-tuned runs
-    differ (``differing``), and its post-processing (WiSE-FT λ, centring)."""
+    """A system's kind and strategy, the training settings (of ``differing``) in which it
+    departs from the usual value (``usual_settings``), and its post-processing (WiSE-FT λ,
+    centring)."""
     what = {"bm25": "BM25 (no training)",
             "zeroshot": f"`{system['model']}`, not fine-tuned"}.get(system["kind"])
     parts = []
@@ -83,8 +73,9 @@ def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
             f", alpha {system['alpha']:g}" if system["strategy"] == "hybrid" else "")
         config = next((exp.runs[r].config for r in system["runs"] if exp.runs[r].config), {})
         # not trained yet: its settings are in the experiment's YAML, not in a config.yaml
-        parts = [f"{k} `{json.dumps(config.get(k, _default(k)))}`" if config else f"{k} —"
-                 for k in differing]
+        usual = usual_settings(exp) if config else {}
+        parts = [f"{k} `{json.dumps(setting(config, k))}`" for k in differing
+                 if setting(config, k) != usual.get(k)] if config else ["not trained yet"]
     return ", ".join([what, *parts, *lever_parts(exp, system)])
 
 
@@ -102,13 +93,14 @@ def setup(exp: Experiment) -> list[str]:
         seeds = ", ".join(str(x) for x in s["seeds"]) if s["seeds"] else "—"
         rows.append([s["label"], _what(exp, s, differing), seeds, ", ".join(s["runs"])])
     lines = ["## Set-up", "", markdown_table(["system", "what", "seeds", "runs (grid/)"], rows)]
-    common = common_training_settings(exp)
+    common, usual = common_training_settings(exp), usual_settings(exp)
     if common:
-        lines += ["", ("Every fine-tuned run has the same settings except strategy, alpha "
-                  "and seed" + "".join(f", {k}" for k in differing)
-                  + " (from each run's config.yaml):"), "",
-                  markdown_table(["setting", "value"],
-                                 [[k, f"`{v}`" + _note(exp, k)] for k, v in common.items()])]
+        shared = [[k, f"`{v}`" + _note(exp, k)] for k, v in common.items()]
+        shared += [[k, f"`{usual[k]}`, unless column *what* names another value"]
+                   for k in differing if k in usual]
+        lines += ["", ("The fine-tuned runs' settings, strategy, alpha and seed aside (from "
+                       "each run's config.yaml; where they differ, the value most runs have):"),
+                  "", markdown_table(["setting", "value"], shared)]
     if differing and not exp.validation:
         lines += ["", "**Warning**: fine-tuned runs differ in " + ", ".join(differing) + "."]
     elif differing:

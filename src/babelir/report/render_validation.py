@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 
-from babelir.report.render import bench_name, fmt, lever_parts, pm, signed
+from babelir.report.render import (NOT_COMPARED, bench_name, fmt, lever_parts, pm, setting,
+                                   signed, usual_settings)
 from babelir.report.runs_table import Experiment, is_missing
 from babelir.report.statistics import mean_std
 from babelir.report.tables import markdown_table
@@ -28,9 +29,14 @@ SETTINGS = (("mono.map", "Mo"), ("cross.map", "Cr"), ("multi.map", "Mul"),
 #: training-config values chosen on validation (grid/<run>/config.yaml), with their names
 CHOICES = (("select_on", "checkpoint selection `select_on`"),
            ("learning_rate", "learning rate"), ("steps", "steps"),
+           ("batch_size", "batch size"), ("cached_loss", "GradCache `cached_loss`"),
+           ("freeze_embeddings", "frozen word embeddings `freeze_embeddings`"),
+           ("lora_rank", "LoRA rank `lora_rank` (0: every weight trained)"),
            ("distill_weight", "β `distill_weight`"), ("parallel_weight", "γ `parallel_weight`"))
 SHORT = {"select_on": "select_on", "learning_rate": "lr", "steps": "steps",
-         "distill_weight": "β", "parallel_weight": "γ"}
+         "batch_size": "batch", "cached_loss": "GradCache", "freeze_embeddings":
+         "frozen embeddings", "lora_rank": "LoRA r", "distill_weight": "β",
+         "parallel_weight": "γ"}
 POOL_TEXT = {
     "mlqa-val": ("the MLQA questions of the training pairs' held-out dev articles (split by "
                  "article: nothing of them is trained on), searched among those articles' "
@@ -97,7 +103,7 @@ def _config(exp: Experiment, system: dict) -> dict | None:
 def varying_choices(exp: Experiment) -> list[str]:
     """The CHOICES keys whose value differs between the fine-tuned systems' configs."""
     configs = [c for c in (_config(exp, s) for s in exp.trained_systems) if c is not None]
-    return [k for k, _ in CHOICES if len({json.dumps(c.get(k)) for c in configs}) > 1]
+    return [k for k, _ in CHOICES if len({json.dumps(setting(c, k)) for c in configs}) > 1]
 
 
 def _value(value, missing: str = "— (not in config.yaml)") -> str:
@@ -117,8 +123,9 @@ def what(exp: Experiment, system: dict, varying: list[str]) -> str:
     else:
         parts = [f"fine-tuned, `{system['strategy']}`" + (
             f" α {system['alpha']:g}" if system.get("alpha") is not None else "")]
-        config = _config(exp, system) or {}
-        parts += [f"{SHORT[k]} {_value(config.get(k), '—')}" for k in varying]
+        config, usual = _config(exp, system), usual_settings(exp)
+        parts += [f"{SHORT[k]} {_value(setting(config, k))}" for k in varying
+                  if setting(config, k) != usual.get(k)] if config else ["not trained yet"]
     parts += lever_parts(exp, system)
     if exp.validation_only(system):
         parts.append("validation only")
@@ -129,14 +136,18 @@ def _choices_text(exp: Experiment, varying: list[str]) -> str:
     configs = [c for c in (_config(exp, s) for s in exp.trained_systems) if c is not None]
     if not configs:
         return "No fine-tuned run has a config.yaml yet."
-    common = [f"{name} {_value(configs[0].get(k))}" for k, name in CHOICES
+    common = [f"{name} {_value(setting(configs[0], k))}" for k, name in CHOICES
               if k not in varying]
     text = ("Shared by every fine-tuned run (its config.yaml): " + "; ".join(common) + "."
             if common else "")
     if varying:
-        text += (" " if text else "") + ("Chosen per system (column *what*): "
-                                         + ", ".join(name for k, name in CHOICES
-                                                     if k in varying) + ".")
+        usual = usual_settings(exp)
+        text += (" " if text else "") + (
+            "Compared between systems (column *what* names a system's value where it is not "
+            "the one most runs have): " + "; ".join(f"{name} (most runs: "
+                                                   f"{_value(usual.get(k))})"
+                                                   for k, name in CHOICES if k in varying)
+            + ".")
     return text
 
 
@@ -246,7 +257,36 @@ def choice(exp: Experiment) -> list[str]:
     best = max(allowed, key=lambda s: score(exp, s))
     return ["", rule + f"{len(allowed)} qualify; chosen: **{names[best['name']]}** "
             f"({what(exp, best, varying_choices(exp))}; score {fmt(score(exp, best), 3)}). "
-            "The final systems use its recipe."]
+            + _final_recipe(exp, best, candidates)]
+
+
+def recipe(exp: Experiment, system: dict) -> str | None:
+    """What a system was trained and post-processed with, strategy, alpha and seed aside
+    (None: not trained yet): equal for two systems that follow the same recipe."""
+    config = _config(exp, system)
+    if config is None:
+        return None
+    from babelir.training.config import implied_settings
+
+    settings = {k: v for k, v in implied_settings(config).items()
+                if k not in NOT_COMPARED | {"pairs"}}
+    return json.dumps([settings, exp.run_info(system, "post") or {},
+                       exp.run_info(system, "pairs")], sort_keys=True)
+
+
+def _final_recipe(exp: Experiment, chosen: dict, candidates: list[dict]) -> str:
+    """Whether the final systems (fine-tuned, not validation only) follow the chosen row's
+    recipe; if not, whose they follow: rows added after the final runs can win the rule."""
+    finals = [s for s in exp.trained_systems if not exp.validation_only(s)
+              and recipe(exp, s) is not None]
+    if not finals or all(recipe(exp, s) == recipe(exp, chosen) for s in finals):
+        return "The final systems use its recipe."
+    names = display_names(exp)
+    followed = [names[c["name"]] for c in candidates if recipe(exp, c) == recipe(exp, finals[0])]
+    return ("**The final systems do not use it yet**: they were trained with the recipe of "
+            + (f"**{followed[0]}**" if followed else "another row")
+            + ", the choice before the rows that now win existed; their numbers are that "
+            "recipe's, and the chosen one needs its own final runs.")
 
 
 def validation(exp: Experiment, link: str | None) -> list[str]:
