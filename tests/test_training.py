@@ -295,6 +295,10 @@ def test_lora_starts_at_the_untuned_model(tiny_model):
 
 def test_lora_resume_reproduces_the_uninterrupted_run(tiny_model, pairs_file, data_dir,
                                                       tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
     lora = {"lora_rank": 2, "select_best": False}
     straight = train(_config(tiny_model, pairs_file, data_dir, tmp_path / "a", **lora))
     train(_config(tiny_model, pairs_file, data_dir, tmp_path / "b", stop_after=3, **lora))
@@ -307,3 +311,12 @@ def test_lora_resume_reproduces_the_uninterrupted_run(tiny_model, pairs_file, da
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    # the factors belong to their starting weights: another model under the same path fails
+    start = tmp_path / "start"
+    shutil.copytree(tiny_model, start)
+    train(_config(start, pairs_file, data_dir, tmp_path / "c", stop_after=3, **lora))
+    weights = _weights(start)
+    weights[f"{LORA_QUERY}.weight"] = weights[f"{LORA_QUERY}.weight"] + 0.01
+    save_file(weights, str(start / "model.safetensors"))
+    with pytest.raises(BabelirError, match="not the ones its LoRA adapters were trained on"):
+        train(_config(start, pairs_file, data_dir, tmp_path / "c", **lora), resume=True)

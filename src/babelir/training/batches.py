@@ -58,7 +58,6 @@ def dev_loss(model, loss_fn, choice, data, sampler, n_batches: int, device) -> f
 
 def save_model(model, folder: Path) -> None:
     from babelir.models.registry import declare_no_pooler
-
     from babelir.training.lora import plain_model
 
     with atomic_dir(folder, legacy=lambda p: (p / "modules.json").is_file()) as tmp:

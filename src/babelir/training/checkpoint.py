@@ -77,9 +77,9 @@ def _manifest(folder: Path) -> dict:
 def save_checkpoint(folder: Path, model, optimizer, scheduler, sampler, step: int,
                     extra: dict) -> Path:
     """Write ``folder/step-<step>`` atomically, then drop all but the last ``KEEP``."""
-    target = folder / f"step-{step:07d}"
     from babelir.training import lora
 
+    target = folder / f"step-{step:07d}"
     with atomic_dir(target, legacy=lambda p: (p / STATE_FILE).is_file()) as tmp:
         lora.plain_model(model).save(str(tmp / "model"), create_model_card=False)
         state = {"format": FORMAT, "step": step, "optimizer": optimizer.state_dict(),
@@ -87,6 +87,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, sampler, step: in
                  "rng": _rng_state(), **extra}
         if lora.has_lora(model):  # model/ holds the merged weights; resume needs the factors
             state[lora.KEY] = lora.lora_state(model)
+            state[lora.BASE_KEY] = lora.base_sum(model)
         torch.save(state, tmp / STATE_FILE)
         _read_state(tmp / STATE_FILE)  # fails now, not at resume, if it is not plain data
         write_json(tmp / MANIFEST, {"format": FORMAT, "step": step, "files": _manifest(tmp)})
@@ -171,7 +172,7 @@ def _apply(path: Path, weights: dict, state: dict, model, optimizer, scheduler,
         raise BabelirError(f"checkpoint {path} does not fit the model: one of them has LoRA "
                            "adapters, the other not")
     if lora.KEY in state:  # the frozen base is the starting model, loaded already
-        lora.load_lora_state(model, state[lora.KEY], str(path))
+        lora.load_lora_state(model, state[lora.KEY], state.get(lora.BASE_KEY), str(path))
     else:
         result = model[0].auto_model.load_state_dict(weights, strict=False)
         missing = [k for k in result.missing_keys if not k.startswith("pooler.")]

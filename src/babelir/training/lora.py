@@ -18,12 +18,14 @@ No peft file format (``adapter_model.safetensors``) is written: nothing else wou
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
 from babelir.errors import BabelirError
 
 KEY = "lora"  # the trainer-state entry holding the factors
+BASE_KEY = "lora_base_sum"  # ... and the sum of the frozen base weights they were trained on
 
 
 def add_lora(model, config) -> None:
@@ -57,8 +59,20 @@ def lora_state(model) -> dict[str, torch.Tensor]:
             if "lora_" in name}
 
 
-def load_lora_state(model, state: dict[str, torch.Tensor], where: str) -> None:
-    """Put the checkpoint's factors back into a model with the same adapters."""
+def base_sum(model) -> float:
+    """The sum (float64) of every weight that is not an adapter's: the frozen starting model
+    the factors belong to, checked again on resume."""
+    return float(sum(p.detach().double().sum() for name, p in
+                     model[0].auto_model.named_parameters() if "lora_" not in name))
+
+
+def load_lora_state(model, state: dict[str, torch.Tensor], base: float | None,
+                    where: str) -> None:
+    """Put the checkpoint's factors back into a model with the same adapters, on the same
+    starting weights (``base``: their ``base_sum`` when the checkpoint was written)."""
+    if base is not None and not math.isclose(base_sum(model), base, rel_tol=1e-9):
+        raise BabelirError(f"checkpoint {where}: the starting model's weights are not the ones "
+                           "its LoRA adapters were trained on (was the model folder replaced?)")
     params = dict(model[0].auto_model.named_parameters())
     wanted = {name for name in params if "lora_" in name}
     if set(state) != wanted:
