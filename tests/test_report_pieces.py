@@ -281,3 +281,24 @@ def test_a_system_shows_only_the_settings_where_it_departs_from_most_runs():
     runs["c-s0"].config["learning_rate"] = 3e-5
     runs["a-s1"].config["learning_rate"] = 1e-5  # 2 : 2, the first run's value wins
     assert usual_settings(exp)["learning_rate"] == 3e-5
+
+
+def test_checkpoint_scores_show_every_step_and_bold_the_selected_one():
+    """Two trainings on different checkpoint grids: the union of steps as columns, '—' where
+    a run has no checkpoint, the history's best_step in bold; a run without scores (dev-loss
+    selection) has no row."""
+    from types import SimpleNamespace
+
+    runs = [SimpleNamespace(name="a", history={"best_step": 20, "dev": [
+                {"step": 10, "score": 0.5}, {"step": 20, "score": 0.61234}]}),
+            SimpleNamespace(name="b", history={"best_step": 25, "dev": [
+                {"step": 25, "score": 0.7}]}),
+            SimpleNamespace(name="c", history={"best_step": 5, "dev": [
+                {"step": 5, "dev_loss": 0.3}]})]
+    lines = render_setup.checkpoint_scores(runs)
+    table = [line for text in lines for line in text.splitlines() if line.startswith("|")]
+    assert table[0] == "| run | step 10 | step 20 | step 25 |"
+    assert table[2] == "| `a` | 0.5000 | **0.6123** | — |"
+    assert table[3] == "| `b` | — | — | **0.7000** |"
+    assert len(table) == 4
+    assert render_setup.checkpoint_scores(runs[2:]) == []

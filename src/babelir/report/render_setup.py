@@ -201,8 +201,30 @@ def training(exp: Experiment, link: str | None, window: int) -> list[str]:
                             "selected step", "dev loss",
                             *(["validation score"] if on_validation else []),
                             "train loss", "minutes", "device"], rows),
+            *(checkpoint_scores(runs) if on_validation else []),
             "", f"![training loss]({link})", "",
             f"Training loss per step ({smoothing}); colour = system, line style = seed."]
+
+
+def checkpoint_scores(runs) -> list[str]:
+    """Each training's validation score (its ``select_on``) at every checkpoint, the selected
+    one in bold: where the number of steps is read off (history.json)."""
+    scored = []
+    for r in runs:
+        history = r.history or {}
+        by_step = {d["step"]: d["score"] for d in history.get("dev", []) if "score" in d}
+        if by_step:
+            scored.append((r, by_step, history.get("best_step")))
+    if not scored:
+        return []
+    steps = sorted({step for _, by_step, _ in scored for step in by_step})
+    rows = [[f"`{r.name}`", *[("—" if k not in by_step else f"**{by_step[k]:.4f}**"
+                               if k == best else f"{by_step[k]:.4f}") for k in steps]]
+            for r, by_step, best in scored]
+    return ["", ("Validation score (the run's `select_on`) at each checkpoint; **bold**: the "
+                 "selected one. Whether more or fewer steps would help is read here, on "
+                 "validation (a run with other `steps` has its own schedule)."), "",
+            markdown_table(["run", *[f"step {k}" for k in steps]], rows)]
 
 
 def provenance(exp: Experiment) -> list[str]:
