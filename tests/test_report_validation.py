@@ -242,6 +242,7 @@ def test_the_choice_rule_says_when_the_final_systems_follow_another_row(monkeypa
     text = " ".join(render_validation.choice(Exp()))
     assert "among the 2 " in text and "chosen: **late**" in text
     assert "do not use it yet" in text and "recipe of **early**" in text
+    assert "Next: early (0.8500; the choice wins by 0.0500, one seed each)" in text
     recipes["final"] = "r2"
     assert "The final systems use its recipe." in " ".join(render_validation.choice(Exp()))
 

@@ -254,10 +254,14 @@ def choice(exp: Experiment) -> list[str]:
             f"most {MO_TOLERANCE} below the untuned model's on {' and '.join(pools)}. ")
     if not allowed:
         return ["", rule + "No row qualifies: every lever lost more Mo than that."]
-    best = max(allowed, key=lambda s: score(exp, s))
+    ranked = sorted(allowed, key=lambda s: score(exp, s), reverse=True)
+    best = ranked[0]
+    runner_up = "" if len(ranked) < 2 else (
+        f" Next: {names[ranked[1]['name']]} ({fmt(score(exp, ranked[1]), 4)}; the choice "
+        f"wins by {fmt(score(exp, best) - score(exp, ranked[1]), 4)}, one seed each).")
     return ["", rule + f"{len(allowed)} qualify; chosen: **{names[best['name']]}** "
-            f"({what(exp, best, varying_choices(exp))}; score {fmt(score(exp, best), 3)}). "
-            + _final_recipe(exp, best, candidates)]
+            f"({what(exp, best, varying_choices(exp))}; score {fmt(score(exp, best), 3)})."
+            + runner_up + " " + _final_recipe(exp, best, candidates)]
 
 
 def recipe(exp: Experiment, system: dict) -> str | None:
