@@ -276,7 +276,8 @@ def test_a_system_shows_only_the_settings_where_it_departs_from_most_runs():
     assert shown[:2] == ["fine-tuned, strategy `xy`"] * 2
     assert shown[2] == "fine-tuned, strategy `xy`, learning_rate `1e-05`, lora_rank `16`"
     varying = render_validation.varying_choices(exp)
-    assert render_validation.what(exp, systems[2], varying) == "fine-tuned, `xy`, lr 1e-05, LoRA r 16"
+    assert render_validation.what(exp, systems[2], varying) == \
+        "fine-tuned, `xy`, lr 1e-05, LoRA r 16"
     assert render_validation.what(exp, systems[0], varying) == "fine-tuned, `xy`"
     runs["c-s0"].config["learning_rate"] = 3e-5
     runs["a-s1"].config["learning_rate"] = 1e-5  # 2 : 2, the first run's value wins
