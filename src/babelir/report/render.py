@@ -4,6 +4,7 @@ functions of their arguments."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 
@@ -147,16 +148,33 @@ NOT_COMPARED = {"strategy", "alpha", "seed", "out", "stop_after", "log_batches",
                 "cache_dir", "device"}
 
 
+@functools.cache
+def _implied_defaults() -> dict:
+    from babelir.training.config import implied_settings
+
+    return implied_settings({})
+
+
 def setting_default(key: str):
     """What a config.yaml written before the setting existed means: the value babelir used
     then, else today's default (``training.config.implied_settings``, as resume reads it)."""
-    from babelir.training.config import implied_settings
-
-    return implied_settings({}).get(key)
+    return _implied_defaults().get(key)
 
 
 def setting(config: dict, key: str):
     return config.get(key, setting_default(key))
+
+
+def full_settings(config: dict) -> dict:
+    """Every setting of a run's config.yaml, those it lacks filled in as ``setting`` does."""
+    return {**_implied_defaults(), **config}
+
+
+def departures(exp: Experiment, config: dict, keys) -> list[tuple[str, object]]:
+    """(key, value) of the settings among ``keys`` where ``config`` differs from the value
+    most fine-tuned runs have (``usual_settings``)."""
+    usual = usual_settings(exp)
+    return [(k, setting(config, k)) for k in keys if setting(config, k) != usual.get(k)]
 
 
 def usual_settings(exp: Experiment) -> dict:

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from babelir.report.render import (NOT_COMPARED, bench_name, fmt, lever_parts, run_labels,
-                                   setting, short, usual_settings)
+from babelir.report.render import (NOT_COMPARED, bench_name, departures, fmt, lever_parts,
+                                   run_labels, setting, short, usual_settings)
 from babelir.report.runs_table import Experiment
 from babelir.report.tables import markdown_table
 
@@ -73,9 +73,8 @@ def _what(exp: Experiment, system: dict, differing: list[str]) -> str:
             f", alpha {system['alpha']:g}" if system["strategy"] == "hybrid" else "")
         config = next((exp.runs[r].config for r in system["runs"] if exp.runs[r].config), {})
         # not trained yet: its settings are in the experiment's YAML, not in a config.yaml
-        usual = usual_settings(exp) if config else {}
-        parts = [f"{k} `{json.dumps(setting(config, k))}`" for k in differing
-                 if setting(config, k) != usual.get(k)] if config else ["not trained yet"]
+        parts = [f"{k} `{json.dumps(v)}`" for k, v in departures(exp, config, differing)] \
+            if config else ["not trained yet"]
     return ", ".join([what, *parts, *lever_parts(exp, system)])
 
 

@@ -8,8 +8,7 @@ experiment."""
 
 from __future__ import annotations
 
-from babelir.report.render import SETTING_LABELS as NAMES
-from babelir.report.render import bench_name, fmt, pm, signed
+from babelir.report.render import SETTING_LABELS as NAMES, bench_name, fmt, pm, signed
 from babelir.report.runs_table import Experiment, is_missing
 from babelir.report.statistics import mean_std
 from babelir.report.tables import markdown_table

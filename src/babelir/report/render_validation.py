@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 
-from babelir.report.render import (NOT_COMPARED, bench_name, fmt, lever_parts, pm, setting,
-                                   signed, usual_settings)
+from babelir.report.render import (NOT_COMPARED, bench_name, departures, fmt, full_settings,
+                                   lever_parts, pm, setting, signed, usual_settings)
 from babelir.report.runs_table import Experiment, is_missing
 from babelir.report.statistics import mean_std
 from babelir.report.tables import markdown_table
@@ -123,9 +123,9 @@ def what(exp: Experiment, system: dict, varying: list[str]) -> str:
     else:
         parts = [f"fine-tuned, `{system['strategy']}`" + (
             f" α {system['alpha']:g}" if system.get("alpha") is not None else "")]
-        config, usual = _config(exp, system), usual_settings(exp)
-        parts += [f"{SHORT[k]} {_value(setting(config, k))}" for k in varying
-                  if setting(config, k) != usual.get(k)] if config else ["not trained yet"]
+        config = _config(exp, system)
+        parts += [f"{SHORT[k]} {_value(v)}" for k, v in departures(exp, config, varying)] \
+            if config else ["not trained yet"]
     parts += lever_parts(exp, system)
     if exp.validation_only(system):
         parts.append("validation only")
@@ -272,9 +272,7 @@ def recipe(exp: Experiment, system: dict) -> str | None:
     config = _config(exp, system)
     if config is None:
         return None
-    from babelir.training.config import implied_settings
-
-    settings = {k: v for k, v in implied_settings(config).items()
+    settings = {k: v for k, v in full_settings(config).items()
                 if k not in NOT_COMPARED | {"pairs"}}
     return json.dumps([settings, exp.run_info(system, "post") or {},
                        exp.run_info(system, "pairs")], sort_keys=True)

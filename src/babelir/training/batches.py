@@ -13,6 +13,7 @@ import torch
 
 from babelir.io import atomic_dir
 from babelir.training.examples import TrainingTexts
+from babelir.training.lora import plain_model
 
 if TYPE_CHECKING:
     from babelir.training.config import TrainConfig
@@ -58,7 +59,6 @@ def dev_loss(model, loss_fn, choice, data, sampler, n_batches: int, device) -> f
 
 def save_model(model, folder: Path) -> None:
     from babelir.models.registry import declare_no_pooler
-    from babelir.training.lora import plain_model
 
     with atomic_dir(folder, legacy=lambda p: (p / "modules.json").is_file()) as tmp:
         plain_model(model).save(str(tmp), create_model_card=False)  # LoRA: merged

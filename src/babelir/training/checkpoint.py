@@ -25,6 +25,7 @@ import torch
 
 from babelir.errors import BabelirError
 from babelir.io import MARKER, atomic_dir, sha256_of, write_json
+from babelir.training import lora
 
 STATE_FILE = "trainer_state.pt"
 MANIFEST = "checkpoint.json"
@@ -77,8 +78,6 @@ def _manifest(folder: Path) -> dict:
 def save_checkpoint(folder: Path, model, optimizer, scheduler, sampler, step: int,
                     extra: dict) -> Path:
     """Write ``folder/step-<step>`` atomically, then drop all but the last ``KEEP``."""
-    from babelir.training import lora
-
     target = folder / f"step-{step:07d}"
     with atomic_dir(target, legacy=lambda p: (p / STATE_FILE).is_file()) as tmp:
         lora.plain_model(model).save(str(tmp / "model"), create_model_card=False)
@@ -166,8 +165,6 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, sampler) -> dict:
 
 def _apply(path: Path, weights: dict, state: dict, model, optimizer, scheduler,
            sampler) -> dict:
-    from babelir.training import lora
-
     if lora.has_lora(model) != (lora.KEY in state):
         raise BabelirError(f"checkpoint {path} does not fit the model: one of them has LoRA "
                            "adapters, the other not")
